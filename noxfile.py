@@ -1,0 +1,46 @@
+"""Developer tasks: ``nox -s tests lint typecheck``, ``nox -s fuzz -- 600``, ``nox -s bench``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.error_on_missing_interpreters = True
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite: unit, property, loopback, TLS and interop tests."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff, the ASYNC rules included, and the formatter's check."""
+    session.install(".[lint]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package."""
+    session.install("-e", ".[typecheck]")
+    session.run("mypy", "--strict", "trio_sse")
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """Fuzz the parser for a time budget in seconds: ``nox -s fuzz -- 600`` (default 60)."""
+    session.install("-e", ".[test]")
+    budget = session.posargs[0] if session.posargs else "60"
+    session.run("python", "-m", "fuzz", budget, *session.posargs[1:])
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks side by side with the peer libraries; ``-- --quick`` for a short run."""
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "benchmarks", *session.posargs)

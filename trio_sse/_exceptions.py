@@ -1,0 +1,71 @@
+"""The exception hierarchy: everything this library raises on purpose is an SSEError.
+
+Lower-level failures (h11, ssl, OSError, trio) are translated at the I/O boundary and
+kept as ``__cause__``; users never need to catch a dependency's exception type.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._protocol import SSEResponse
+
+__all__ = [
+    "SSEConnectionError",
+    "SSEDeserializationError",
+    "SSEError",
+    "SSEProtocolError",
+    "SSEResponseError",
+    "SSETimeoutError",
+]
+
+
+class SSEError(Exception):
+    """Base class of every error trio-sse raises."""
+
+
+class SSEResponseError(SSEError):
+    """The server answered, but not with an event stream we may read (status or Content-Type).
+
+    ``response`` is the response head; ``body`` holds up to the first 64 KiB of its body,
+    which usually says why.
+    """
+
+    def __init__(self, message: str, response: SSEResponse, body: bytes = b"") -> None:
+        super().__init__(message)
+        self.response = response
+        self.body = body
+
+    @property
+    def status_code(self) -> int:
+        return self.response.status_code
+
+
+class SSEProtocolError(SSEError):
+    """The bytes on the wire break HTTP/1.1 or the limits set for the event stream."""
+
+
+class SSEConnectionError(SSEError):
+    """The connection failed or was lost and no reconnection attempt is left.
+
+    ``attempts`` counts the consecutive failed attempts of the last outage; the
+    last underlying failure is the ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, attempts: int = 0) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+
+class SSETimeoutError(SSEConnectionError):
+    """Connecting took longer than ``connect_timeout``, or the stream was silent for
+    longer than ``read_timeout``."""
+
+
+class SSEDeserializationError(SSEError):
+    """The session's ``deserialize`` function failed on an event; ``event`` is that event."""
+
+    def __init__(self, message: str, event: Any) -> None:
+        super().__init__(message)
+        self.event = event

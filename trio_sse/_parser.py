@@ -1,0 +1,290 @@
+"""SSEParser: a sans-IO decoder for the WHATWG ``text/event-stream`` format.
+
+It works on bytes, not text. CR, LF and ``:`` are ASCII and never occur inside a
+multi-byte UTF-8 sequence, so splitting lines and fields on bytes gives exactly what
+decoding the whole stream first would, and only the values we hand out (data, event
+type, id) are decoded, each in one C call. The line split is one ``bytes.split`` per
+chunk; an incomplete line is kept as a list of pieces and joined once, when its end
+arrives, so feeding one huge line in tiny chunks stays linear.
+
+Imports neither trio nor h11: this module decides, it does no I/O.
+"""
+
+from __future__ import annotations
+
+from ._events import ServerSentEvent
+from ._exceptions import SSEProtocolError
+
+__all__ = ["DEFAULT_MAX_EVENT_SIZE", "SSEParser"]
+
+DEFAULT_MAX_EVENT_SIZE = 16 * 2**20
+_BOM = b"\xef\xbb\xbf"
+_DIGITS = frozenset(b"0123456789")
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
+_MAX_RETRY = 2**63 - 1
+
+
+def _parse_retry(digits: bytes) -> int:
+    """An ASCII-digits value as an int, capped so that absurd lengths cannot blow up int()."""
+    if len(digits) > 18:
+        digits = digits.lstrip(b"0") or b"0"
+        if len(digits) > 18:
+            return _MAX_RETRY
+    return int(digits)
+
+
+class SSEParser:
+    """Turn the bytes of one response body into ServerSentEvents.
+
+    ``feed`` takes chunks split anywhere (even inside a CRLF pair or a UTF-8
+    character) and returns the events they complete; ``feed_eof`` ends the body and
+    discards an incomplete block, as the standard says.
+
+    ``last_event_id`` is the committed last event ID (set at a blank line), which a
+    reconnect must send; ``retry`` is the latest valid ``retry:`` value in ms.
+    A line, or a block's data or comments, longer than ``max_event_size`` bytes
+    raises SSEProtocolError: memory stays bounded and nothing is silently truncated.
+    """
+
+    __slots__ = (
+        "_block_bound",
+        "_block_retry",
+        "_bom_buffer",
+        "_comments",
+        "_committed_id",
+        "_data",
+        "_event_type",
+        "_failed",
+        "_finished",
+        "_id_buffer",
+        "_max_event_size",
+        "_pending_cr",
+        "_retry",
+        "_show_comment_events",
+        "_show_retry_events",
+        "_tail",
+        "_tail_size",
+    )
+
+    def __init__(
+        self,
+        *,
+        show_comment_events: bool = False,
+        show_retry_events: bool = False,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        last_event_id: str | None = None,
+    ) -> None:
+        if isinstance(max_event_size, bool) or not isinstance(max_event_size, int):
+            raise TypeError(f"max_event_size must be an int, not {type(max_event_size).__name__}")
+        if max_event_size < 1:
+            raise ValueError(f"max_event_size must be positive, got {max_event_size}")
+        if last_event_id is not None:
+            if not isinstance(last_event_id, str):
+                raise TypeError("last_event_id must be a str or None")
+            if any(c in last_event_id for c in "\0\r\n"):
+                raise ValueError("last_event_id must not contain NUL, CR or LF")
+        self._show_comment_events = bool(show_comment_events)
+        self._show_retry_events = bool(show_retry_events)
+        self._max_event_size = max_event_size
+        # Line assembly.
+        self._bom_buffer: bytes | None = b""  # None once the leading BOM is settled
+        self._pending_cr = False  # the last chunk ended in CR: swallow a leading LF
+        self._tail: list[bytes] = []  # pieces of the incomplete last line
+        self._tail_size = 0
+        # The block being read (everything since the last blank line).
+        self._data: list[bytes] = []
+        self._event_type = b""
+        self._comments: list[bytes] = []
+        self._block_retry: int | None = None
+        self._block_bound = 0  # an upper bound of the bytes buffered for this block
+        # Stream state.
+        self._id_buffer = last_event_id or ""
+        self._committed_id = self._id_buffer
+        self._retry: int | None = None
+        self._failed: SSEProtocolError | None = None
+        self._finished = False
+
+    @property
+    def last_event_id(self) -> str | None:
+        """The last event ID committed by a blank line (None when empty)."""
+        return self._committed_id or None
+
+    @property
+    def retry(self) -> int | None:
+        """The latest valid ``retry:`` value in milliseconds, or None."""
+        return self._retry
+
+    def feed(self, data: bytes) -> list[ServerSentEvent]:
+        """Consume a chunk of the body and return the events it completes."""
+        if self._failed is not None:
+            raise self._failed
+        if self._finished:
+            raise RuntimeError("feed() after feed_eof(): use one parser per response body")
+        if type(data) is not bytes:
+            data = bytes(data)
+        if self._bom_buffer is not None:
+            data = self._strip_bom(data)
+        if self._pending_cr:
+            self._pending_cr = False
+            if data[:1] == b"\n":
+                data = data[1:]
+        if not data:
+            return []
+        if b"\r" in data:
+            self._pending_cr = data[-1] == 13
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = data.split(b"\n")
+        rest = lines.pop()
+        if not lines:
+            self._extend_tail(rest)
+            return []
+        if self._tail:
+            self._tail.append(lines[0])
+            lines[0] = b"".join(self._tail)
+            first_size = self._tail_size + len(lines[0])
+            self._tail = []
+            self._tail_size = 0
+        else:
+            first_size = 0
+        limit = self._max_event_size
+        if (len(data) > limit or first_size > limit) and max(map(len, lines)) > limit:
+            self._fail(f"a line is longer than max_event_size ({limit} bytes)")
+        events: list[ServerSentEvent] = []
+        dispatched = self._process(lines, events)
+        if dispatched:
+            self._block_bound = len(data)
+        else:
+            self._block_bound += len(data) + first_size
+        if self._block_bound > limit:
+            self._check_block_size()
+        if rest:
+            self._extend_tail(rest)
+        return events
+
+    def feed_eof(self) -> list[ServerSentEvent]:
+        """End the body. An incomplete line or block is discarded, never dispatched."""
+        if self._failed is not None:
+            raise self._failed
+        self._finished = True
+        self._tail = []
+        self._tail_size = 0
+        self._reset_block()
+        self._id_buffer = self._committed_id
+        return []
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _process(self, lines: list[bytes], events: list[ServerSentEvent]) -> bool:
+        """Interpret complete lines; return True if any blank line was seen."""
+        data = self._data
+        dispatched = False
+        for line in lines:
+            if not line:
+                dispatched = True
+                self._committed_id = self._id_buffer
+                if data:
+                    events.append(self._make_event(_decode(b"\n".join(data))))
+                    data.clear()
+                elif self._comments or self._block_retry is not None:
+                    event = self._empty_block_event()
+                    if event is not None:
+                        events.append(event)
+                else:
+                    self._event_type = b""
+                continue
+            if line[:6] == b"data: ":
+                data.append(line[6:])
+                continue
+            colon = line.find(b":")
+            if colon == 0:
+                self._comments.append(line[2:] if line[1:2] == b" " else line[1:])
+                continue
+            if colon < 0:
+                field = line
+                value = b""
+            else:
+                field = line[:colon]
+                value = line[colon + 2 :] if line[colon + 1 : colon + 2] == b" " else line[colon + 1 :]
+            if field == b"data":
+                data.append(value)
+            elif field == b"event":
+                self._event_type = value
+            elif field == b"id":
+                if b"\0" not in value:
+                    self._id_buffer = _decode(value)
+            elif field == b"retry":
+                if value and _DIGITS.issuperset(value):
+                    self._retry = self._block_retry = _parse_retry(value)
+            # Any other field, including a whitespace-only line, is ignored.
+        return dispatched
+
+    def _make_event(self, data: str | None) -> ServerSentEvent:
+        """Build the event for the block that just ended and reset the block state."""
+        event_type = self._event_type
+        comments = self._comments
+        retry = self._block_retry
+        if comments:
+            joined: str | None = _decode(b"\n".join(comments))
+            self._comments = []
+        else:
+            joined = None
+        if retry is not None:
+            self._block_retry = None
+        if event_type:
+            self._event_type = b""
+            return ServerSentEvent(
+                data, _decode(event_type), self._id_buffer or None, retry, joined
+            )
+        return ServerSentEvent(data, None, self._id_buffer or None, retry, joined)
+
+    def _empty_block_event(self) -> ServerSentEvent | None:
+        """A block without data: surfaced only through Ktor's comment and retry filters."""
+        if (self._show_comment_events and self._comments) or (
+            self._show_retry_events and self._block_retry is not None
+        ):
+            return self._make_event(None)
+        self._reset_block()
+        return None
+
+    def _reset_block(self) -> None:
+        self._data.clear()
+        self._event_type = b""
+        self._comments = []
+        self._block_retry = None
+        self._block_bound = 0
+
+    def _extend_tail(self, piece: bytes) -> None:
+        self._tail.append(piece)
+        self._tail_size += len(piece)
+        if self._tail_size > self._max_event_size:
+            self._fail(f"a line is longer than max_event_size ({self._max_event_size} bytes)")
+
+    def _check_block_size(self) -> None:
+        """Replace the cheap bound by the exact buffered size and enforce the limit."""
+        data_size = sum(map(len, self._data)) + len(self._data)
+        comments_size = sum(map(len, self._comments)) + len(self._comments)
+        if max(data_size, comments_size) - 1 > self._max_event_size:
+            self._fail(f"an event is larger than max_event_size ({self._max_event_size} bytes)")
+        self._block_bound = data_size + comments_size
+
+    def _strip_bom(self, data: bytes) -> bytes:
+        """Drop one UTF-8 BOM at the very start of the body, even if split across chunks."""
+        assert self._bom_buffer is not None
+        data = self._bom_buffer + data
+        if len(data) < len(_BOM) and _BOM.startswith(data):
+            self._bom_buffer = data
+            return b""
+        self._bom_buffer = None
+        return data[len(_BOM) :] if data.startswith(_BOM) else data
+
+    def _fail(self, message: str) -> None:
+        self._tail = []
+        self._tail_size = 0
+        self._reset_block()
+        self._failed = SSEProtocolError(message)
+        raise self._failed
