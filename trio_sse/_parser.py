@@ -22,8 +22,7 @@ _BOM = b"\xef\xbb\xbf"
 _DIGITS = frozenset(b"0123456789")
 
 
-def _decode(raw: bytes) -> str:
-    return raw.decode("utf-8", "replace")
+_new_event = tuple.__new__  # ServerSentEvent's constructor without the Python-level __new__
 
 
 _MAX_RETRY = 2**63 - 1
@@ -53,7 +52,9 @@ class SSEParser:
 
     __slots__ = (
         "_block_bound",
+        "_block_extras",
         "_block_retry",
+        "_blocked",
         "_bom_buffer",
         "_comments",
         "_committed_id",
@@ -101,6 +102,7 @@ class SSEParser:
         self._event_type = b""
         self._comments: list[bytes] = []
         self._block_retry: int | None = None
+        self._block_extras = False  # the block has a type, comments or retry: not the fast path
         self._block_bound = 0  # an upper bound of the bytes buffered for this block
         # Stream state.
         self._id_buffer = last_event_id or ""
@@ -108,6 +110,7 @@ class SSEParser:
         self._retry: int | None = None
         self._failed: SSEProtocolError | None = None
         self._finished = False
+        self._blocked = False  # failed or finished: one check on the hot path for both
 
     @property
     def last_event_id(self) -> str | None:
@@ -121,10 +124,8 @@ class SSEParser:
 
     def feed(self, data: bytes) -> list[ServerSentEvent]:
         """Consume a chunk of the body and return the events it completes."""
-        if self._failed is not None:
-            raise self._failed
-        if self._finished:
-            raise RuntimeError("feed() after feed_eof(): use one parser per response body")
+        if self._blocked:
+            self._raise_blocked()
         if type(data) is not bytes:
             data = bytes(data)
         if self._bom_buffer is not None:
@@ -133,33 +134,55 @@ class SSEParser:
             self._pending_cr = False
             if data[:1] == b"\n":
                 data = data[1:]
-        if not data:
-            return []
-        if b"\r" in data:
+        if 13 in data:  # b"\r" in data, ten times faster
             self._pending_cr = data[-1] == 13
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         lines = data.split(b"\n")
         rest = lines.pop()
         if not lines:
-            self._extend_tail(rest)
+            if rest:
+                self._extend_tail(rest)
             return []
+        size = len(data)
         if self._tail:
             self._tail.append(lines[0])
             lines[0] = b"".join(self._tail)
-            first_size = self._tail_size + len(lines[0])
+            size += self._tail_size
             self._tail = []
             self._tail_size = 0
-        else:
-            first_size = 0
         limit = self._max_event_size
-        if (len(data) > limit or first_size > limit) and max(map(len, lines)) > limit:
+        if size > limit and max(map(len, lines)) > limit:
             self._fail(f"a line is longer than max_event_size ({limit} bytes)")
+
+        # The hot loop: locals only, the common "data: ..." line first, and a block with
+        # nothing but data built without a method call.
         events: list[ServerSentEvent] = []
-        dispatched = self._process(lines, events)
+        data_lines = self._data
+        dispatched = False
+        for line in lines:
+            if not line:
+                dispatched = True
+                self._committed_id = self._id_buffer
+                if self._block_extras:
+                    self._end_block_with_extras(events)
+                elif data_lines:
+                    raw = b"\n".join(data_lines) if len(data_lines) > 1 else data_lines[0]
+                    data_lines.clear()
+                    try:
+                        text = raw.decode()
+                    except UnicodeDecodeError:
+                        text = raw.decode("utf-8", "replace")
+                    event = (text, None, self._id_buffer or None, None, None)
+                    events.append(_new_event(ServerSentEvent, event))
+            elif line[:6] == b"data: ":
+                data_lines.append(line[6:])
+            else:
+                self._field(line)
+
         if dispatched:
-            self._block_bound = len(data)
+            self._block_bound = size
         else:
-            self._block_bound += len(data) + first_size
+            self._block_bound += size
         if self._block_bound > limit:
             self._check_block_size()
         if rest:
@@ -170,7 +193,7 @@ class SSEParser:
         """End the body. An incomplete line or block is discarded, never dispatched."""
         if self._failed is not None:
             raise self._failed
-        self._finished = True
+        self._finished = self._blocked = True
         self._tail = []
         self._tail_size = 0
         self._reset_block()
@@ -179,83 +202,58 @@ class SSEParser:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _process(self, lines: list[bytes], events: list[ServerSentEvent]) -> bool:
-        """Interpret complete lines; return True if any blank line was seen."""
-        data = self._data
-        dispatched = False
-        for line in lines:
-            if not line:
-                dispatched = True
-                self._committed_id = self._id_buffer
-                if data:
-                    events.append(self._make_event(_decode(b"\n".join(data))))
-                    data.clear()
-                elif self._comments or self._block_retry is not None:
-                    event = self._empty_block_event()
-                    if event is not None:
-                        events.append(event)
-                else:
-                    self._event_type = b""
-                continue
-            if line[:6] == b"data: ":
-                data.append(line[6:])
-                continue
-            colon = line.find(b":")
-            if colon == 0:
-                self._comments.append(line[2:] if line[1:2] == b" " else line[1:])
-                continue
-            if colon < 0:
-                field = line
-                value = b""
-            else:
-                field = line[:colon]
-                value = line[colon + 2 :] if line[colon + 1 : colon + 2] == b" " else line[colon + 1 :]
-            if field == b"data":
-                data.append(value)
-            elif field == b"event":
-                self._event_type = value
-            elif field == b"id":
-                if b"\0" not in value:
-                    self._id_buffer = _decode(value)
-            elif field == b"retry":
-                if value and _DIGITS.issuperset(value):
-                    self._retry = self._block_retry = _parse_retry(value)
-            # Any other field, including a whitespace-only line, is ignored.
-        return dispatched
+    def _field(self, line: bytes) -> None:
+        """Interpret one non-blank line other than the common "data: " one."""
+        colon = line.find(b":")
+        if colon == 0:
+            self._comments.append(line[2:] if line[1:2] == b" " else line[1:])
+            self._block_extras = True
+            return
+        if colon < 0:
+            field = line
+            value = b""
+        else:
+            field = line[:colon]
+            value = line[colon + 2 :] if line[colon + 1 : colon + 2] == b" " else line[colon + 1 :]
+        if field == b"data":
+            self._data.append(value)
+        elif field == b"event":
+            self._event_type = value
+            self._block_extras = True
+        elif field == b"id":
+            if b"\0" not in value:
+                self._id_buffer = value.decode("utf-8", "replace")
+        elif field == b"retry" and value and _DIGITS.issuperset(value):
+            self._retry = self._block_retry = _parse_retry(value)
+            self._block_extras = True
+        # Any other field, including a whitespace-only line, is ignored.
 
-    def _make_event(self, data: str | None) -> ServerSentEvent:
-        """Build the event for the block that just ended and reset the block state."""
-        event_type = self._event_type
+    def _end_block_with_extras(self, events: list[ServerSentEvent]) -> None:
+        """End a block that had a type, comments or a retry; Ktor's filters decide
+        whether a block without data is surfaced."""
+        data_lines = self._data
         comments = self._comments
         retry = self._block_retry
-        if comments:
-            joined: str | None = _decode(b"\n".join(comments))
-            self._comments = []
-        else:
-            joined = None
-        if retry is not None:
-            self._block_retry = None
-        if event_type:
-            self._event_type = b""
-            return ServerSentEvent(
-                data, _decode(event_type), self._id_buffer or None, retry, joined
-            )
-        return ServerSentEvent(data, None, self._id_buffer or None, retry, joined)
-
-    def _empty_block_event(self) -> ServerSentEvent | None:
-        """A block without data: surfaced only through Ktor's comment and retry filters."""
-        if (self._show_comment_events and self._comments) or (
-            self._show_retry_events and self._block_retry is not None
+        if data_lines:
+            data: str | None = b"\n".join(data_lines).decode("utf-8", "replace")
+        elif (self._show_comment_events and comments) or (
+            self._show_retry_events and retry is not None
         ):
-            return self._make_event(None)
+            data = None
+        else:
+            self._reset_block()
+            return
+        event_type = self._event_type.decode("utf-8", "replace") if self._event_type else None
+        joined = b"\n".join(comments).decode("utf-8", "replace") if comments else None
+        events.append(ServerSentEvent(data, event_type, self._id_buffer or None, retry, joined))
         self._reset_block()
-        return None
 
     def _reset_block(self) -> None:
         self._data.clear()
         self._event_type = b""
         self._comments = []
         self._block_retry = None
+        self._block_extras = False
         self._block_bound = 0
 
     def _extend_tail(self, piece: bytes) -> None:
@@ -287,4 +285,10 @@ class SSEParser:
         self._tail_size = 0
         self._reset_block()
         self._failed = SSEProtocolError(message)
+        self._blocked = True
         raise self._failed
+
+    def _raise_blocked(self) -> None:
+        if self._failed is not None:
+            raise self._failed
+        raise RuntimeError("feed() after feed_eof(): use one parser per response body")
