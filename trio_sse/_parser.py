@@ -4,8 +4,13 @@ It works on bytes, not text. CR, LF and ``:`` are ASCII and never occur inside a
 multi-byte UTF-8 sequence, so splitting lines and fields on bytes gives exactly what
 decoding the whole stream first would, and only the values we hand out (data, event
 type, id) are decoded, each in one C call. The line split is one ``bytes.split`` per
-chunk; an incomplete line is kept as a list of pieces and joined once, when its end
-arrives, so feeding one huge line in tiny chunks stays linear.
+chunk, and a block with nothing but ``data:`` lines (the common case) is dispatched
+inline, without a method call.
+
+Memory stays linear in the event size: an incomplete line grows in a bytearray, and a
+block that grows past SPILL_SIZE moves its data and comment lines from lists of small
+bytes objects (about 40 bytes of overhead each) into bytearrays. The size limit is
+enforced from a cheap upper bound kept per chunk, so the hot path pays nothing for it.
 
 Imports neither trio nor h11: this module decides, it does no I/O.
 """
@@ -18,6 +23,7 @@ from ._exceptions import SSEProtocolError
 __all__ = ["DEFAULT_MAX_EVENT_SIZE", "SSEParser"]
 
 DEFAULT_MAX_EVENT_SIZE = 16 * 2**20
+SPILL_SIZE = 64 * 1024  # a block buffering more than this is compacted and measured
 _BOM = b"\xef\xbb\xbf"
 _DIGITS = frozenset(b"0123456789")
 
@@ -54,6 +60,9 @@ class SSEParser:
         "_block_bound",
         "_block_extras",
         "_block_retry",
+        "_check_at",
+        "_comment_spill",
+        "_data_spill",
         "_blocked",
         "_bom_buffer",
         "_comments",
@@ -69,7 +78,6 @@ class SSEParser:
         "_show_comment_events",
         "_show_retry_events",
         "_tail",
-        "_tail_size",
     )
 
     def __init__(
@@ -95,15 +103,17 @@ class SSEParser:
         # Line assembly.
         self._bom_buffer: bytes | None = b""  # None once the leading BOM is settled
         self._pending_cr = False  # the last chunk ended in CR: swallow a leading LF
-        self._tail: list[bytes] = []  # pieces of the incomplete last line
-        self._tail_size = 0
+        self._tail = bytearray()  # the incomplete last line
         # The block being read (everything since the last blank line).
-        self._data: list[bytes] = []
+        self._data: list[bytes] = []  # data values not yet spilled
+        self._data_spill = bytearray()  # earlier data values, each followed by LF
         self._event_type = b""
         self._comments: list[bytes] = []
+        self._comment_spill = bytearray()
         self._block_retry: int | None = None
-        self._block_extras = False  # the block has a type, comments or retry: not the fast path
+        self._block_extras = False  # type, comments, retry or spill: not the fast path
         self._block_bound = 0  # an upper bound of the bytes buffered for this block
+        self._check_at = min(max_event_size, SPILL_SIZE)  # bound that triggers a measurement
         # Stream state.
         self._id_buffer = last_event_id or ""
         self._committed_id = self._id_buffer
@@ -127,7 +137,9 @@ class SSEParser:
         if self._blocked:
             self._raise_blocked()
         if type(data) is not bytes:
-            data = bytes(data)
+            data = memoryview(data).tobytes()  # bytes-like only: bytes(5) would be 5 NULs
+        if not data:
+            return []  # before the CR bookkeeping: an empty chunk must not end a CRLF pair
         if self._bom_buffer is not None:
             data = self._strip_bom(data)
         if self._pending_cr:
@@ -145,11 +157,10 @@ class SSEParser:
             return []
         size = len(data)
         if self._tail:
-            self._tail.append(lines[0])
-            lines[0] = b"".join(self._tail)
-            size += self._tail_size
-            self._tail = []
-            self._tail_size = 0
+            self._tail += lines[0]
+            lines[0] = bytes(self._tail)
+            size += len(self._tail)
+            self._tail = bytearray()
         limit = self._max_event_size
         if size > limit and max(map(len, lines)) > limit:
             self._fail(f"a line is longer than max_event_size ({limit} bytes)")
@@ -166,7 +177,12 @@ class SSEParser:
                 if self._block_extras:
                     self._end_block_with_extras(events)
                 elif data_lines:
-                    raw = b"\n".join(data_lines) if len(data_lines) > 1 else data_lines[0]
+                    if len(data_lines) > 1:
+                        raw = b"\n".join(data_lines)
+                        if len(raw) > limit:
+                            self._fail_event_size()
+                    else:
+                        raw = data_lines[0]  # never over the limit: its line was not
                     data_lines.clear()
                     try:
                         text = raw.decode()
@@ -183,8 +199,8 @@ class SSEParser:
             self._block_bound = size
         else:
             self._block_bound += size
-        if self._block_bound > limit:
-            self._check_block_size()
+        if self._block_bound > self._check_at:
+            self._spill_and_measure()
         if rest:
             self._extend_tail(rest)
         return events
@@ -194,8 +210,7 @@ class SSEParser:
         if self._failed is not None:
             raise self._failed
         self._finished = self._blocked = True
-        self._tail = []
-        self._tail_size = 0
+        self._tail = bytearray()
         self._reset_block()
         self._id_buffer = self._committed_id
         return []
@@ -229,46 +244,83 @@ class SSEParser:
         # Any other field, including a whitespace-only line, is ignored.
 
     def _end_block_with_extras(self, events: list[ServerSentEvent]) -> None:
-        """End a block that had a type, comments or a retry; Ktor's filters decide
-        whether a block without data is surfaced."""
-        data_lines = self._data
-        comments = self._comments
+        """End a block that had a type, comments, a retry or spilled lines; Ktor's
+        filters decide whether a block without data is surfaced."""
+        raw_data = self._joined(self._data_spill, self._data)
+        raw_comments = self._joined(self._comment_spill, self._comments)
         retry = self._block_retry
-        if data_lines:
-            data: str | None = b"\n".join(data_lines).decode("utf-8", "replace")
-        elif (self._show_comment_events and comments) or (
-            self._show_retry_events and retry is not None
+        if raw_data is None and not (
+            (self._show_comment_events and raw_comments is not None)
+            or (self._show_retry_events and retry is not None)
         ):
-            data = None
-        else:
             self._reset_block()
             return
-        event_type = self._event_type.decode("utf-8", "replace") if self._event_type else None
-        joined = b"\n".join(comments).decode("utf-8", "replace") if comments else None
-        events.append(ServerSentEvent(data, event_type, self._id_buffer or None, retry, joined))
+        event = ServerSentEvent(
+            None if raw_data is None else raw_data.decode("utf-8", "replace"),
+            self._event_type.decode("utf-8", "replace") if self._event_type else None,
+            self._id_buffer or None,
+            retry,
+            None if raw_comments is None else raw_comments.decode("utf-8", "replace"),
+        )
         self._reset_block()
+        events.append(event)
+
+    def _joined(self, spill: bytearray, lines: list[bytes]) -> bytes | bytearray | None:
+        """Spilled and listed lines joined with LF (None if there are none), size-checked."""
+        raw: bytes | bytearray
+        if spill:  # each spilled line ends in LF: append the rest, or drop the last LF
+            if lines:
+                spill += b"\n".join(lines)
+            else:
+                del spill[-1]
+            raw = spill
+        elif lines:
+            raw = b"\n".join(lines)
+        else:
+            return None
+        if len(raw) > self._max_event_size:
+            self._fail_event_size()
+        return raw
 
     def _reset_block(self) -> None:
         self._data.clear()
+        self._data_spill = bytearray()
         self._event_type = b""
         self._comments = []
+        self._comment_spill = bytearray()
         self._block_retry = None
         self._block_extras = False
         self._block_bound = 0
 
     def _extend_tail(self, piece: bytes) -> None:
-        self._tail.append(piece)
-        self._tail_size += len(piece)
-        if self._tail_size > self._max_event_size:
+        self._tail += piece
+        if len(self._tail) > self._max_event_size:
             self._fail(f"a line is longer than max_event_size ({self._max_event_size} bytes)")
 
-    def _check_block_size(self) -> None:
-        """Replace the cheap bound by the exact buffered size and enforce the limit."""
-        data_size = sum(map(len, self._data)) + len(self._data)
-        comments_size = sum(map(len, self._comments)) + len(self._comments)
-        if max(data_size, comments_size) - 1 > self._max_event_size:
-            self._fail(f"an event is larger than max_event_size ({self._max_event_size} bytes)")
-        self._block_bound = data_size + comments_size
+    def _spill_and_measure(self) -> None:
+        """Compact the block's lines into bytearrays, then enforce the limit exactly.
+
+        Called when the cheap bound passes ``_check_at``; the bound then becomes the
+        exact size, so a block that keeps growing is measured again only after it grew
+        by another chunk or so: linear work overall.
+        """
+        if self._data:
+            self._data_spill += b"\n".join(self._data)
+            self._data_spill += b"\n"
+            self._data.clear()
+            self._block_extras = True
+        if self._comments:
+            self._comment_spill += b"\n".join(self._comments)
+            self._comment_spill += b"\n"
+            self._comments = []
+            self._block_extras = True
+        # Each spill holds its lines plus one LF apiece; the joined value has one LF fewer.
+        if max(len(self._data_spill), len(self._comment_spill)) - 1 > self._max_event_size:
+            self._fail_event_size()
+        self._block_bound = len(self._data_spill) + len(self._comment_spill)
+
+    def _fail_event_size(self) -> None:
+        self._fail(f"an event is larger than max_event_size ({self._max_event_size} bytes)")
 
     def _strip_bom(self, data: bytes) -> bytes:
         """Drop one UTF-8 BOM at the very start of the body, even if split across chunks."""
@@ -281,8 +333,7 @@ class SSEParser:
         return data[len(_BOM) :] if data.startswith(_BOM) else data
 
     def _fail(self, message: str) -> None:
-        self._tail = []
-        self._tail_size = 0
+        self._tail = bytearray()
         self._reset_block()
         self._failed = SSEProtocolError(message)
         self._blocked = True
