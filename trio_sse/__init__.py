@@ -1,5 +1,11 @@
-"""trio-sse: a Trio-native Server-Sent Events client."""
+"""trio-sse: a Trio-native Server-Sent Events client.
 
+async with trio_sse.open_sse_session("http://127.0.0.1:8080/events") as events:
+    async for ev in events:
+        print(ev.event, ev.data, ev.id)
+"""
+
+from ._client import SSEClient, SSEConfig, open_sse_session
 from ._events import ServerSentEvent, TypedServerSentEvent
 from ._exceptions import (
     SSEConnectionError,
@@ -10,17 +16,29 @@ from ._exceptions import (
     SSETimeoutError,
 )
 from ._parser import SSEParser
+from ._protocol import Headers, SSEResponse
+from ._reconnect import ExponentialBackoff
+from ._session import SessionState, SessionStatistics, SSESession
 from ._version import __version__
 
 __all__ = [
+    "ExponentialBackoff",
+    "Headers",
+    "SSEClient",
+    "SSEConfig",
     "SSEConnectionError",
     "SSEDeserializationError",
     "SSEError",
     "SSEParser",
     "SSEProtocolError",
+    "SSEResponse",
     "SSEResponseError",
+    "SSESession",
     "SSETimeoutError",
     "ServerSentEvent",
+    "SessionState",
+    "SessionStatistics",
     "TypedServerSentEvent",
     "__version__",
+    "open_sse_session",
 ]

@@ -1,0 +1,142 @@
+"""The sans-IO reconnection policy and Retry-After parsing, with plain numbers."""
+
+from __future__ import annotations
+
+import email.utils
+import random
+
+import pytest
+
+from trio_sse._reconnect import (
+    MAX_RETRY_AFTER,
+    ExponentialBackoff,
+    ReconnectPolicy,
+    parse_retry_after,
+)
+
+NOW = 1_700_000_000.0
+
+
+def test_disabled_policy_gives_no_attempt() -> None:
+    policy = ReconnectPolicy(reconnection_time=3.0, max_attempts=0)
+    assert not policy.enabled
+    assert policy.next_delay(0.0) is None
+    assert policy.attempts == 0
+
+
+def test_fixed_delay_and_attempt_count_per_outage() -> None:
+    policy = ReconnectPolicy(reconnection_time=2.0, max_attempts=3)
+    assert [policy.next_delay(t) for t in (0, 1, 2, 3)] == [2.0, 2.0, 2.0, None]
+    assert policy.attempts == 3
+
+
+def test_opened_stream_resets_the_count() -> None:
+    policy = ReconnectPolicy(reconnection_time=1.0, max_attempts=2)
+    assert policy.next_delay(0.0) == 1.0
+    assert policy.next_delay(1.0) == 1.0
+    policy.stream_opened(2.0)
+    assert policy.attempts == 0
+    assert policy.next_delay(3.0) == 1.0
+    assert policy.next_delay(4.0) == 1.0
+    assert policy.next_delay(5.0) is None
+
+
+def test_unlimited_attempts() -> None:
+    policy = ReconnectPolicy(reconnection_time=0.5, max_attempts=None)
+    assert policy.enabled
+    assert all(policy.next_delay(float(i)) == 0.5 for i in range(1000))
+    assert policy.attempts == 1000
+
+
+def test_server_retry_replaces_reconnection_time() -> None:
+    policy = ReconnectPolicy(reconnection_time=3.0, max_attempts=5)
+    policy.set_server_retry(None)
+    assert policy.next_delay(0.0) == 3.0
+    policy.set_server_retry(250)
+    assert policy.reconnection_time == 0.25
+    assert policy.next_delay(1.0) == 0.25
+
+
+def test_retry_after_is_a_floor() -> None:
+    policy = ReconnectPolicy(reconnection_time=3.0, max_attempts=5)
+    assert policy.next_delay(0.0, retry_after=10.0) == 10.0
+    assert policy.next_delay(0.0, retry_after=1.0) == 3.0
+
+
+def test_backoff_full_jitter_within_exponential_ceiling() -> None:
+    backoff = ExponentialBackoff(multiplier=2.0, maximum=10.0, reset_after=60.0)
+    rng = random.Random(7)
+    policy = ReconnectPolicy(reconnection_time=1.0, max_attempts=None, backoff=backoff, rng=rng)
+    ceilings = [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    delays = [policy.next_delay(float(i)) for i in range(len(ceilings))]
+    for delay, ceiling in zip(delays, ceilings, strict=True):
+        assert delay is not None
+        assert 0.0 <= delay <= ceiling
+    # Full jitter draws from the whole range: with a fixed seed some delay is well below it.
+    assert any(d is not None and d < c / 2 for d, c in zip(delays, ceilings, strict=True))
+
+
+def test_backoff_exponent_resets_only_after_a_healthy_connection() -> None:
+    backoff = ExponentialBackoff(multiplier=2.0, maximum=1000.0, reset_after=60.0)
+
+    class Top(random.Random):
+        def uniform(self, a: float, b: float) -> float:
+            return b
+
+    policy = ReconnectPolicy(reconnection_time=1.0, max_attempts=None, backoff=backoff, rng=Top())
+    assert policy.next_delay(0.0) == 1.0
+    assert policy.next_delay(1.0) == 2.0
+    policy.stream_opened(3.0)
+    assert policy.next_delay(10.0) == 4.0  # up for 7 s only: a flapping server keeps backing off
+    policy.stream_opened(20.0)
+    assert policy.next_delay(80.0) == 1.0  # up for 60 s: a fresh outage starts from the base
+
+
+def test_backoff_survives_huge_exponents() -> None:
+    backoff = ExponentialBackoff(multiplier=1e300, maximum=5.0)
+    policy = ReconnectPolicy(reconnection_time=1.0, max_attempts=None, backoff=backoff)
+    for i in range(100):
+        delay = policy.next_delay(float(i))
+        assert delay is not None
+        assert 0.0 <= delay <= 5.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"multiplier": 0.5}, "multiplier"),
+        ({"maximum": -1.0}, "maximum"),
+        ({"reset_after": float("nan")}, "reset_after"),
+    ],
+)
+def test_backoff_validation(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ExponentialBackoff(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        ("0", 0.0),
+        ("120", 120.0),
+        (" 5 ", 5.0),
+        ("99999999999", MAX_RETRY_AFTER),
+        ("-5", None),
+        ("1.5", None),
+        ("soon", None),
+        ("", None),
+        ("١٢", None),
+    ],
+)
+def test_parse_retry_after_seconds(value: str | None, expected: float | None) -> None:
+    assert parse_retry_after(value, NOW) == expected
+
+
+def test_parse_retry_after_http_date() -> None:
+    future = email.utils.formatdate(NOW + 30, usegmt=True)
+    past = email.utils.formatdate(NOW - 30, usegmt=True)
+    assert parse_retry_after(future, NOW) == pytest.approx(30.0)
+    assert parse_retry_after(past, NOW) == 0.0
+    far = email.utils.formatdate(NOW + 10 * 24 * 3600, usegmt=True)
+    assert parse_retry_after(far, NOW) == MAX_RETRY_AFTER

@@ -1,0 +1,432 @@
+"""SSEClient and SSEConfig: the analogue of Ktor's ``HttpClient { install(SSE) { ... } }``.
+
+A client holds settings shared by its sessions; each ``sse()`` / ``sse_session()`` call
+may override the per-call ones. All arguments are validated at the call, before any
+connection is made, so a typo is a ValueError or TypeError where it was written.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import ssl
+import sys
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, TypeVar, overload
+
+import trio
+
+from ._events import ServerSentEvent, TypedServerSentEvent
+from ._parser import DEFAULT_MAX_EVENT_SIZE
+from ._protocol import PreparedRequest, _check_headers, prepare_request
+from ._reconnect import ExponentialBackoff
+from ._session import SessionOptions, SSESession
+
+if sys.version_info < (3, 11):  # trio depends on the backport there
+    from exceptiongroup import BaseExceptionGroup
+
+__all__ = ["SSEClient", "SSEConfig", "open_sse_session"]
+
+T = TypeVar("T")
+HeadersArg = Mapping[str, str] | Iterable[tuple[str, str]] | None
+
+
+class _Unset(enum.Enum):
+    UNSET = enum.auto()
+
+
+UNSET: Literal[_Unset.UNSET] = _Unset.UNSET
+
+
+def _check_seconds(name: str, value: object, *, optional: bool) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if math.isnan(value) or value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+
+
+def _check_attempts(value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("max_reconnection_attempts must be an int (0 = off) or None (no limit)")
+    if value < 0:
+        raise ValueError(f"max_reconnection_attempts must be >= 0 or None, got {value}")
+
+
+@dataclass(frozen=True, slots=True)
+class SSEConfig:
+    """Client-wide settings. Times are in seconds; ``max_reconnection_attempts`` is
+    0 (never reconnect, Ktor's default) or a count per outage, or None for no limit."""
+
+    reconnection_time: float = 3.0
+    max_reconnection_attempts: int | None = 0
+    backoff: ExponentialBackoff | None = None
+    show_comment_events: bool = False
+    show_retry_events: bool = False
+    headers: tuple[tuple[str, str], ...] = ()
+    read_timeout: float | None = None
+    connect_timeout: float | None = 10.0
+    max_event_size: int = DEFAULT_MAX_EVENT_SIZE
+    ssl_context: ssl.SSLContext | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_seconds("reconnection_time", self.reconnection_time, optional=False)
+        _check_attempts(self.max_reconnection_attempts)
+        _check_seconds("read_timeout", self.read_timeout, optional=True)
+        _check_seconds("connect_timeout", self.connect_timeout, optional=True)
+        if self.read_timeout == 0 or self.connect_timeout == 0:
+            raise ValueError("timeouts must be positive, or None for no timeout")
+        if isinstance(self.max_event_size, bool) or not isinstance(self.max_event_size, int):
+            raise TypeError("max_event_size must be an int")
+        if self.max_event_size < 1:
+            raise ValueError("max_event_size must be positive")
+        if self.backoff is not None and not isinstance(self.backoff, ExponentialBackoff):
+            raise TypeError("backoff must be an ExponentialBackoff or None")
+        if self.ssl_context is not None and not isinstance(self.ssl_context, ssl.SSLContext):
+            raise TypeError("ssl_context must be an ssl.SSLContext or None")
+
+
+def _header_items(headers: HeadersArg) -> list[tuple[str, str]]:
+    if headers is None:
+        return []
+    items = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+    for item in items:
+        if not (isinstance(item, tuple) and len(item) == 2):
+            raise TypeError("headers must be a mapping or an iterable of (name, value) pairs")
+    return items
+
+
+def _merge_headers(
+    base: Iterable[tuple[str, str]], override: Iterable[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """The call's headers replace the client's headers of the same name."""
+    override = list(override)
+    replaced = {name.lower() for name, _ in override if isinstance(name, str)}
+    return [(n, v) for n, v in base if n.lower() not in replaced] + override
+
+
+class SSEClient:
+    """Opens event-stream sessions with shared settings (see SSEConfig for each one).
+
+    ``async with client.sse(url) as session`` is Ktor's ``sse { }``: the session and its
+    reader live inside the block. ``await nursery.start(client.sse_session, url)`` is
+    Ktor's ``sseSession()``: the reader lives in your nursery until ``session.aclose()``.
+    """
+
+    def __init__(
+        self,
+        *,
+        reconnection_time: float = 3.0,
+        max_reconnection_attempts: int | None = 0,
+        backoff: ExponentialBackoff | None = None,
+        show_comment_events: bool = False,
+        show_retry_events: bool = False,
+        headers: HeadersArg = None,
+        read_timeout: float | None = None,
+        connect_timeout: float | None = 10.0,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.config = SSEConfig(
+            reconnection_time=reconnection_time,
+            max_reconnection_attempts=max_reconnection_attempts,
+            backoff=backoff,
+            show_comment_events=show_comment_events,
+            show_retry_events=show_retry_events,
+            headers=tuple(_check_headers(_header_items(headers))),  # fail here, not per call
+            read_timeout=read_timeout,
+            connect_timeout=connect_timeout,
+            max_event_size=max_event_size,
+            ssl_context=ssl_context,
+        )
+        self._default_ssl_context: ssl.SSLContext | None = None
+
+    def __repr__(self) -> str:
+        return f"SSEClient({self.config!r})"
+
+    @overload
+    def sse(
+        self,
+        url: str | None = None,
+        *,
+        scheme: str | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        path: str | None = None,
+        method: str = "GET",
+        headers: HeadersArg = None,
+        content: bytes | str | None = None,
+        json: Any = None,
+        reconnection_time: float | _Unset = UNSET,
+        max_reconnection_attempts: int | _Unset | None = UNSET,
+        show_comment_events: bool | _Unset = UNSET,
+        show_retry_events: bool | _Unset = UNSET,
+        last_event_id: str | None = None,
+        deserialize: None = None,
+    ) -> AbstractAsyncContextManager[SSESession[ServerSentEvent]]: ...
+
+    @overload
+    def sse(
+        self,
+        url: str | None = None,
+        *,
+        scheme: str | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        path: str | None = None,
+        method: str = "GET",
+        headers: HeadersArg = None,
+        content: bytes | str | None = None,
+        json: Any = None,
+        reconnection_time: float | _Unset = UNSET,
+        max_reconnection_attempts: int | _Unset | None = UNSET,
+        show_comment_events: bool | _Unset = UNSET,
+        show_retry_events: bool | _Unset = UNSET,
+        last_event_id: str | None = None,
+        deserialize: Callable[[str], T],
+    ) -> AbstractAsyncContextManager[SSESession[TypedServerSentEvent[T]]]: ...
+
+    def sse(
+        self,
+        url: str | None = None,
+        *,
+        scheme: str | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        path: str | None = None,
+        method: str = "GET",
+        headers: HeadersArg = None,
+        content: bytes | str | None = None,
+        json: Any = None,
+        reconnection_time: float | _Unset = UNSET,
+        max_reconnection_attempts: int | _Unset | None = UNSET,
+        show_comment_events: bool | _Unset = UNSET,
+        show_retry_events: bool | _Unset = UNSET,
+        last_event_id: str | None = None,
+        deserialize: Callable[[str], Any] | None = None,
+    ) -> AbstractAsyncContextManager[SSESession[Any]]:
+        """Open a session for the duration of an ``async with`` block.
+
+        Entering waits until the server has accepted the stream (retrying first
+        attempts if reconnection is on) and raises if it refuses; leaving closes
+        the connection at once, whether or not all events were read.
+        """
+        options = self._session_options(
+            url,
+            scheme=scheme,
+            host=host,
+            port=port,
+            path=path,
+            method=method,
+            headers=headers,
+            content=content,
+            json=json,
+            reconnection_time=reconnection_time,
+            max_reconnection_attempts=max_reconnection_attempts,
+            show_comment_events=show_comment_events,
+            show_retry_events=show_retry_events,
+            last_event_id=last_event_id,
+            deserialize=deserialize,
+        )
+        return _session_scope(SSESession[Any](options))
+
+    async def sse_session(
+        self,
+        url: str | None = None,
+        *,
+        scheme: str | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        path: str | None = None,
+        method: str = "GET",
+        headers: HeadersArg = None,
+        content: bytes | str | None = None,
+        json: Any = None,
+        reconnection_time: float | _Unset = UNSET,
+        max_reconnection_attempts: int | _Unset | None = UNSET,
+        show_comment_events: bool | _Unset = UNSET,
+        show_retry_events: bool | _Unset = UNSET,
+        last_event_id: str | None = None,
+        deserialize: Callable[[str], Any] | None = None,
+        task_status: trio.TaskStatus[SSESession[Any]] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """The reading task of an open session, for ``session = await nursery.start(...)``.
+
+        ``nursery.start`` passes positional arguments only: use ``functools.partial``
+        for options. The task returns when the stream ends or ``session.aclose()``
+        is called; errors after the start are raised to the session's consumer, so
+        they never tear down your nursery.
+        """
+        options = self._session_options(
+            url,
+            scheme=scheme,
+            host=host,
+            port=port,
+            path=path,
+            method=method,
+            headers=headers,
+            content=content,
+            json=json,
+            reconnection_time=reconnection_time,
+            max_reconnection_attempts=max_reconnection_attempts,
+            show_comment_events=show_comment_events,
+            show_retry_events=show_retry_events,
+            last_event_id=last_event_id,
+            deserialize=deserialize,
+        )
+        await SSESession[Any](options).run(task_status)
+
+    def _session_options(
+        self,
+        url: str | None,
+        *,
+        scheme: str | None,
+        host: str | None,
+        port: int | None,
+        path: str | None,
+        method: str,
+        headers: HeadersArg,
+        content: bytes | str | None,
+        json: Any,
+        reconnection_time: float | _Unset,
+        max_reconnection_attempts: int | _Unset | None,
+        show_comment_events: bool | _Unset,
+        show_retry_events: bool | _Unset,
+        last_event_id: str | None,
+        deserialize: Callable[[str], Any] | None,
+    ) -> SessionOptions:
+        config = self.config
+        overrides: dict[str, Any] = {
+            name: value
+            for name, value in (
+                ("reconnection_time", reconnection_time),
+                ("max_reconnection_attempts", max_reconnection_attempts),
+                ("show_comment_events", show_comment_events),
+                ("show_retry_events", show_retry_events),
+            )
+            if value is not UNSET
+        }
+        if overrides:
+            config = replace(config, **overrides)
+        if deserialize is not None and not callable(deserialize):
+            raise TypeError("deserialize must be a callable taking the data string")
+        if last_event_id is not None and (
+            not isinstance(last_event_id, str) or any(c in last_event_id for c in "\0\r\n")
+        ):
+            raise ValueError("last_event_id must be a str without NUL, CR or LF")
+        request: PreparedRequest = prepare_request(
+            url,
+            scheme=scheme,
+            host=host,
+            port=port,
+            path=path,
+            method=method,
+            headers=_merge_headers(config.headers, _header_items(headers)),
+            content=content,
+            json=json,
+        )
+        ssl_context = config.ssl_context
+        if ssl_context is None and request.scheme == "https":
+            ssl_context = self._ssl_default()
+        return SessionOptions(
+            request=request,
+            reconnection_time=config.reconnection_time,
+            max_reconnection_attempts=config.max_reconnection_attempts,
+            backoff=config.backoff,
+            show_comment_events=bool(config.show_comment_events),
+            show_retry_events=bool(config.show_retry_events),
+            max_event_size=config.max_event_size,
+            last_event_id=last_event_id,
+            read_timeout=config.read_timeout,
+            connect_timeout=config.connect_timeout,
+            ssl_context=ssl_context,
+            deserialize=deserialize,
+        )
+
+    def _ssl_default(self) -> ssl.SSLContext:
+        """One verifying context per client: creating one loads the CA store (slow)."""
+        if self._default_ssl_context is None:
+            self._default_ssl_context = ssl.create_default_context()
+        return self._default_ssl_context
+
+
+@asynccontextmanager
+async def _session_scope(session: SSESession[Any]) -> AsyncIterator[SSESession[Any]]:
+    """Run the session's reader in a nursery of our own for the life of the block.
+
+    Exceptions leave as they are, never wrapped in an ExceptionGroup.
+    """
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(session.run)
+            try:
+                yield session
+            finally:
+                await session.aclose()
+            unreported = session.unreported_error()
+            if unreported is not None:
+                raise unreported
+    except BaseExceptionGroup as group:
+        leaf = _unwrap(group)
+        if leaf is group:
+            raise
+        raise leaf from leaf.__cause__  # the leaf's own chain, without the group as context
+
+
+def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The single exception inside nested groups, or the group itself if there are more."""
+    leaves: list[BaseException] = []
+
+    def collect(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                collect(inner)
+        else:
+            leaves.append(exc)
+
+    collect(group)
+    return leaves[0] if len(leaves) == 1 else group
+
+
+@overload
+def open_sse_session(
+    url: str | None = None,
+    *,
+    deserialize: None = None,
+    **options: Any,
+) -> AbstractAsyncContextManager[SSESession[ServerSentEvent]]: ...
+
+
+@overload
+def open_sse_session(
+    url: str | None = None,
+    *,
+    deserialize: Callable[[str], T],
+    **options: Any,
+) -> AbstractAsyncContextManager[SSESession[TypedServerSentEvent[T]]]: ...
+
+
+def open_sse_session(
+    url: str | None = None,
+    *,
+    deserialize: Callable[[str], Any] | None = None,
+    **options: Any,
+) -> AbstractAsyncContextManager[SSESession[Any]]:
+    """``async with open_sse_session(url, **options) as events: async for ev in events``.
+
+    Shorthand for ``SSEClient(**client_options).sse(url, **call_options)``: options
+    are the keyword arguments of SSEClient and of SSEClient.sse.
+    """
+    client_options = {k: options.pop(k) for k in list(options) if k in _CLIENT_ONLY}
+    client = SSEClient(**client_options)
+    return client.sse(url, deserialize=deserialize, **options)
+
+
+_CLIENT_ONLY = frozenset(
+    {"backoff", "read_timeout", "connect_timeout", "max_event_size", "ssl_context"}
+)

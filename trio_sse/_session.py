@@ -1,0 +1,529 @@
+"""SSESession: the Trio driver that moves bytes between a socket and the parser.
+
+Everything that decides lives in the sans-IO modules (_parser, _protocol, _reconnect);
+this module only connects, reads, sleeps and cancels. One reader task per session
+runs the reconnect loop; each connection lives inside that task and is closed before
+the next one opens, so cancelling the session's cancel scope ends everything at once.
+
+Events go to the consumer over a bounded memory channel: a slow consumer stops the
+reader, which stops reading the socket, so TCP flow control pushes back on the server
+and memory stays bounded. Events parsed from one network read are handed over without
+a task switch per event (``send_nowait`` until the buffer is full) and the consumer
+takes them the same way, yielding to the scheduler once per batch.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, NoReturn, TypeVar
+
+import trio
+
+from ._events import ServerSentEvent, TypedServerSentEvent
+from ._exceptions import (
+    SSEConnectionError,
+    SSEDeserializationError,
+    SSEError,
+    SSEResponseError,
+    SSETimeoutError,
+)
+from ._parser import SSEParser
+from ._protocol import (
+    EndStream,
+    FollowRedirect,
+    HTTPExchange,
+    OpenStream,
+    PreparedRequest,
+    Reject,
+    RetryLater,
+    SSEResponse,
+    judge_response,
+)
+from ._reconnect import ExponentialBackoff, ReconnectPolicy, parse_retry_after
+
+__all__ = ["SSESession", "SessionOptions", "SessionState", "SessionStatistics"]
+
+log = logging.getLogger("trio_sse")
+
+RECEIVE_SIZE = 64 * 1024
+INCOMING_BUFFER = 256  # events; enough to take a whole network read of small events at once
+FAIR_SHARE = 32  # events a consumer takes without a schedule point, to let other tasks run
+ERROR_BODY_TIMEOUT = 2.0  # seconds to collect the body of a rejected response
+
+EventT = TypeVar("EventT")
+
+
+class SessionState(enum.Enum):
+    """Where the session is in its life; see ``SSESession.statistics()``."""
+
+    CONNECTING = "connecting"
+    OPEN = "open"
+    WAITING = "waiting"  # for the next reconnection attempt
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStatistics:
+    """A snapshot of a session's counters, in the spirit of trio's ``statistics()``."""
+
+    state: SessionState
+    events_received: int  # events handed to the incoming channel
+    events_buffered: int  # of those, not yet taken by the consumer
+    bytes_received: int  # raw bytes read from the sockets
+    connection_attempts: int  # TCP connections opened, redirects and retries included
+    streams_opened: int  # responses that opened an event stream
+    reconnects: int  # reconnection attempts made after a loss or a failure
+    reconnection_attempts: int  # consecutive failed attempts of the current outage
+    last_error: SSEError | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOptions:
+    """Everything one session needs, already merged from the client and the call."""
+
+    request: PreparedRequest
+    reconnection_time: float
+    max_reconnection_attempts: int | None
+    backoff: ExponentialBackoff | None
+    show_comment_events: bool
+    show_retry_events: bool
+    max_event_size: int
+    last_event_id: str | None
+    read_timeout: float | None
+    connect_timeout: float | None
+    ssl_context: ssl.SSLContext | None
+    deserialize: Callable[[str], Any] | None
+
+
+class _AttemptFailed(Exception):
+    """Internal: this connection attempt failed in a way a reconnect may cure.
+
+    ``error`` is what the user sees if no attempt is left; ``cause`` becomes its
+    ``__cause__``, so the original network failure is never lost.
+    """
+
+    def __init__(
+        self,
+        error: SSEError,
+        cause: BaseException | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(str(error))
+        if cause is not None:
+            error.__cause__ = cause
+        self.error = error
+        self.retry_after = retry_after
+
+
+class _ConsumerGone(Exception):
+    """Internal: the consumer closed the incoming channel; stop quietly."""
+
+
+class SSESession(trio.abc.AsyncResource, Generic[EventT]):
+    """An open event stream: iterate it with ``async for``, or read ``incoming``.
+
+    Created by ``SSEClient.sse()`` / ``open_sse_session()`` (block-scoped) or
+    ``nursery.start(client.sse_session, url)`` (the reader lives in your nursery).
+    An error that ends the stream is raised by the iteration after the events that
+    came before it; ``aclose()`` stops everything promptly, events unread or not.
+    """
+
+    def __init__(self, options: SessionOptions) -> None:
+        self._options = options
+        send, receive = trio.open_memory_channel[Any](INCOMING_BUFFER)
+        self._send_channel = send
+        self._incoming = receive
+        self._cancel_scope = trio.CancelScope()
+        self._policy = ReconnectPolicy(
+            reconnection_time=options.reconnection_time,
+            max_attempts=options.max_reconnection_attempts,
+            backoff=options.backoff,
+        )
+        self._parser: SSEParser | None = None
+        self._last_event_id = options.last_event_id
+        self._response: SSEResponse | None = None
+        self._state = SessionState.CONNECTING
+        self._error: SSEError | None = None
+        self._error_raised = False
+        self._last_error: SSEError | None = None
+        self._run_started = False
+        self._started = False
+        self._finished = trio.Event()
+        self._reader_task: trio.lowlevel.Task | None = None
+        self._unyielded = 0  # events taken since the consumer's last schedule point
+        self._events = 0
+        self._bytes = 0
+        self._connection_attempts = 0
+        self._streams_opened = 0
+        self._reconnects = 0
+
+    # -- what the consumer sees ------------------------------------------------------
+
+    @property
+    def response(self) -> SSEResponse:
+        """The response head of the current (or last) connection: Ktor's ``call``."""
+        if self._response is None:
+            raise RuntimeError("the session has not received a response yet")
+        return self._response
+
+    @property
+    def incoming(self) -> trio.MemoryReceiveChannel[EventT]:
+        """The channel of events: Ktor's ``incoming``. It ends (EndOfChannel) when the
+        stream does; the error that ended it, if any, is in ``error``."""
+        return self._incoming
+
+    @property
+    def error(self) -> SSEError | None:
+        """The error that ended the stream, or None (still running, or a clean end)."""
+        return self._error
+
+    @property
+    def last_event_id(self) -> str | None:
+        """The last committed event ID: what a reconnect sends as ``Last-Event-ID``."""
+        if self._parser is not None:
+            return self._parser.last_event_id
+        return self._last_event_id or None
+
+    @property
+    def reconnection_time(self) -> float:
+        """The current reconnection delay in seconds, after any ``retry:`` from the server."""
+        if self._parser is not None and self._parser.retry is not None:
+            return self._parser.retry / 1000.0
+        return self._policy.reconnection_time
+
+    @property
+    def state(self) -> SessionState:
+        return self._state
+
+    def statistics(self) -> SessionStatistics:
+        return SessionStatistics(
+            state=self._state,
+            events_received=self._events,
+            events_buffered=self._incoming.statistics().current_buffer_used,
+            bytes_received=self._bytes,
+            connection_attempts=self._connection_attempts,
+            streams_opened=self._streams_opened,
+            reconnects=self._reconnects,
+            reconnection_attempts=self._policy.attempts,
+            last_error=self._last_error,
+        )
+
+    def __aiter__(self) -> SSESession[EventT]:
+        return self
+
+    async def __anext__(self) -> EventT:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        try:
+            event: EventT = self._incoming.receive_nowait()
+        except trio.WouldBlock:
+            self._unyielded = 0
+            try:
+                received: EventT = await self._incoming.receive()
+                return received
+            except (trio.EndOfChannel, trio.ClosedResourceError):
+                self._end_of_events()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            self._end_of_events()
+        self._unyielded += 1
+        if self._unyielded >= FAIR_SHARE:
+            self._unyielded = 0
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        return event
+
+    def _end_of_events(self) -> NoReturn:
+        if self._error is not None:
+            self._error_raised = True
+            raise self._error
+        raise StopAsyncIteration
+
+    def unreported_error(self) -> SSEError | None:
+        """The ending error if the consumer drained the channel without being told of it."""
+        if self._error is None or self._error_raised:
+            return None
+        if self._incoming.statistics().current_buffer_used:
+            return None  # the consumer stopped early: it did not wait for the end
+        return self._error
+
+    async def aclose(self) -> None:
+        """Stop reading and close the connection. Idempotent; never waits on the network."""
+        self._cancel_scope.cancel()
+        self._incoming.close()
+        if self._run_started and trio.lowlevel.current_task() is not self._reader_task:
+            with trio.CancelScope(shield=True):
+                await self._finished.wait()
+        else:
+            await trio.lowlevel.checkpoint()
+        self._state = SessionState.CLOSED
+
+    # -- the reader task -------------------------------------------------------------
+
+    async def run(self, task_status: trio.TaskStatus[SSESession[EventT]]) -> None:
+        """The reader: connect, reconnect, read. Reports ``self`` to ``task_status`` once
+        the first response has been accepted; errors before that propagate, later
+        ones are raised to the consumer."""
+        if self._run_started:
+            raise RuntimeError("an SSESession runs only once")
+        self._run_started = True
+        self._reader_task = trio.lowlevel.current_task()
+        try:
+            with self._cancel_scope:
+                await self._reconnect_loop(task_status)
+        except _ConsumerGone:
+            pass
+        except SSEError as exc:
+            self._last_error = exc
+            if not self._started:
+                raise
+            self._error = exc
+        finally:
+            # State first, then the channel, synchronously: a consumer woken by the end
+            # of the channel must already see the final state and error.
+            self._state = SessionState.CLOSED
+            self._send_channel.close()
+            self._finished.set()
+
+    def _report_started(self, task_status: trio.TaskStatus[SSESession[EventT]]) -> None:
+        if not self._started:
+            self._started = True
+            task_status.started(self)
+
+    async def _reconnect_loop(self, task_status: trio.TaskStatus[SSESession[EventT]]) -> None:
+        policy = self._policy
+        while True:
+            retry_after: float | None = None
+            failure: SSEError | None = None
+            try:
+                if await self._run_connection(task_status):
+                    return  # 204: the server says stop
+            except _AttemptFailed as failed:
+                failure = failed.error
+                retry_after = failed.retry_after
+                self._last_error = failure
+            if not policy.enabled:
+                if failure is None:
+                    return  # a clean end without reconnection: the iteration just stops
+                raise failure
+            delay = policy.next_delay(trio.current_time(), retry_after)
+            if delay is None:
+                assert failure is not None  # a clean end resets the attempts
+                raise self._give_up(failure)
+            reason = "the server ended the stream" if failure is None else str(failure)
+            limit = "unlimited" if policy.max_attempts is None else policy.max_attempts
+            log.info(
+                "trio-sse: reconnecting to %s in %.3fs (attempt %d of %s): %s",
+                self._options.request.url,
+                delay,
+                policy.attempts,
+                limit,
+                reason,
+            )
+            self._state = SessionState.WAITING
+            await trio.sleep(delay)
+            self._reconnects += 1
+
+    def _give_up(self, failure: SSEError) -> SSEConnectionError:
+        attempts = self._policy.attempts
+        error_type = SSETimeoutError if isinstance(failure, SSETimeoutError) else SSEConnectionError
+        message = f"{failure} (gave up after {attempts} reconnection attempts)"
+        error = error_type(message, attempts=attempts)
+        error.__cause__ = failure
+        return error
+
+    async def _run_connection(self, task_status: trio.TaskStatus[SSESession[EventT]]) -> bool:
+        """One connection from connect to loss. True if the server said stop (204)."""
+        self._state = SessionState.CONNECTING
+        stream, exchange, response, decision = await self._connect(self._options.request)
+        try:
+            self._response = response
+            if isinstance(decision, EndStream):
+                self._report_started(task_status)
+                return True
+            parser = SSEParser(
+                show_comment_events=self._options.show_comment_events,
+                show_retry_events=self._options.show_retry_events,
+                max_event_size=self._options.max_event_size,
+                last_event_id=self._last_event_id,
+            )
+            self._parser = parser
+            self._policy.stream_opened(trio.current_time())
+            self._streams_opened += 1
+            self._state = SessionState.OPEN
+            self._report_started(task_status)
+            try:
+                await self._pump(stream, exchange, parser)
+            finally:
+                self._last_event_id = parser.last_event_id
+                self._policy.set_server_retry(parser.retry)
+            return False
+        finally:
+            await trio.aclose_forcefully(stream)
+
+    # -- connecting ------------------------------------------------------------------
+
+    async def _connect(
+        self, request: PreparedRequest
+    ) -> tuple[trio.abc.Stream, HTTPExchange, SSEResponse, OpenStream | EndStream]:
+        """Connect, send, and read the head, following redirects, within connect_timeout."""
+        timeout = self._options.connect_timeout
+        with trio.move_on_after(math.inf if timeout is None else timeout):
+            while True:
+                stream = await self._open_transport(request)
+                try:
+                    exchange = HTTPExchange(request, self._last_event_id)
+                    await self._send(stream, exchange.request_bytes())
+                    response = await self._read_head(stream, exchange)
+                    decision = judge_response(request, response)
+                    if isinstance(decision, (OpenStream, EndStream)):
+                        return stream, exchange, response, decision
+                    if isinstance(decision, FollowRedirect):
+                        request = decision.request
+                    else:
+                        await self._reject(stream, exchange, response, decision)
+                except BaseException:
+                    await trio.aclose_forcefully(stream)
+                    raise
+                await trio.aclose_forcefully(stream)
+        raise _AttemptFailed(
+            SSETimeoutError(f"no response from {request.url} within connect_timeout={timeout}s")
+        )
+
+    async def _open_transport(self, request: PreparedRequest) -> trio.abc.Stream:
+        self._connection_attempts += 1
+        try:
+            tcp = await trio.open_tcp_stream(request.host, request.port)
+        except OSError as exc:
+            error = SSEConnectionError(f"cannot connect to {request.host}:{request.port}: {exc}")
+            raise _AttemptFailed(error, exc) from None
+        if request.scheme != "https":
+            return tcp
+        context = self._options.ssl_context
+        assert context is not None, "the client supplies a default SSL context"
+        tls = trio.SSLStream(tcp, context, server_hostname=request.host, https_compatible=True)
+        try:
+            await tls.do_handshake()
+        except trio.BrokenResourceError as exc:
+            await trio.aclose_forcefully(tcp)
+            cause = exc.__cause__
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                error = SSEConnectionError(
+                    f"TLS certificate of {request.host} rejected: {cause.verify_message}"
+                )
+                raise error from cause  # not retried: a bad certificate does not heal
+            error = SSEConnectionError(f"TLS handshake with {request.host} failed: {cause or exc}")
+            raise _AttemptFailed(error, cause or exc) from None
+        except BaseException:
+            await trio.aclose_forcefully(tcp)
+            raise
+        return tls
+
+    async def _send(self, stream: trio.abc.Stream, data: bytes) -> None:
+        try:
+            await stream.send_all(data)
+        except (trio.BrokenResourceError, OSError) as exc:
+            cause = exc.__cause__ or exc
+            error = SSEConnectionError(f"connection lost while sending the request: {cause}")
+            raise _AttemptFailed(error, cause) from None
+
+    async def _receive(self, stream: trio.abc.Stream) -> bytes:
+        try:
+            data = bytes(await stream.receive_some(RECEIVE_SIZE))
+        except (trio.BrokenResourceError, OSError) as exc:
+            cause = exc.__cause__ or exc
+            raise _AttemptFailed(SSEConnectionError(f"connection lost: {cause}"), cause) from None
+        self._bytes += len(data)
+        return data
+
+    async def _read_head(self, stream: trio.abc.Stream, exchange: HTTPExchange) -> SSEResponse:
+        while True:
+            try:
+                head = exchange.next_head()
+            except SSEConnectionError as exc:
+                raise _AttemptFailed(exc) from None
+            if head is not None:
+                return head
+            exchange.feed(await self._receive(stream))
+
+    async def _reject(
+        self,
+        stream: trio.abc.Stream,
+        exchange: HTTPExchange,
+        response: SSEResponse,
+        decision: RetryLater | Reject,
+    ) -> NoReturn:
+        body = await self._read_error_body(stream, exchange)
+        error = SSEResponseError(decision.reason, response, body)
+        if isinstance(decision, RetryLater):
+            retry_after = parse_retry_after(decision.retry_after, time.time())
+            raise _AttemptFailed(error, retry_after=retry_after)
+        raise error
+
+    async def _read_error_body(self, stream: trio.abc.Stream, exchange: HTTPExchange) -> bytes:
+        """Collect what the server says about a refusal, within a short time and size."""
+        with trio.move_on_after(ERROR_BODY_TIMEOUT):
+            try:
+                while not exchange.complete and not exchange.body_limit_reached:
+                    exchange.next_body()
+                    if exchange.complete or exchange.body_limit_reached:
+                        break
+                    exchange.feed(await self._receive(stream))
+            except (_AttemptFailed, SSEError):
+                pass  # the body is only a courtesy; the status already decided
+        return exchange.read_error_body()
+
+    # -- reading the stream ----------------------------------------------------------
+
+    async def _pump(
+        self, stream: trio.abc.Stream, exchange: HTTPExchange, parser: SSEParser
+    ) -> None:
+        """Feed body bytes to the parser and events to the consumer until the stream ends."""
+        read_timeout = self._options.read_timeout
+        with trio.CancelScope() as silence:
+            while True:
+                try:
+                    body = exchange.next_body()
+                    if not body and exchange.complete:
+                        parser.feed_eof()
+                        return
+                except SSEConnectionError as exc:
+                    raise _AttemptFailed(exc) from None
+                if body:
+                    events = parser.feed(body)
+                    if events:
+                        await self._deliver(events, silence)
+                    continue
+                if read_timeout is not None:
+                    silence.deadline = trio.current_time() + read_timeout
+                exchange.feed(await self._receive(stream))
+        raise _AttemptFailed(SSETimeoutError(f"no data for read_timeout={read_timeout}s"))
+
+    async def _deliver(self, events: list[Any], silence: trio.CancelScope) -> None:
+        deserialize = self._options.deserialize
+        send_nowait = self._send_channel.send_nowait
+        try:
+            for event in events:
+                item = event if deserialize is None else _typed(event, deserialize)
+                try:
+                    send_nowait(item)
+                except trio.WouldBlock:
+                    silence.deadline = math.inf  # waiting on the consumer is not silence
+                    await self._send_channel.send(item)
+                self._events += 1
+        except trio.BrokenResourceError:
+            raise _ConsumerGone from None
+
+
+def _typed(event: ServerSentEvent, deserialize: Callable[[str], Any]) -> TypedServerSentEvent[Any]:
+    data: Any = event.data
+    if data is not None:
+        try:
+            data = deserialize(data)
+        except Exception as exc:
+            raise SSEDeserializationError(f"cannot deserialize event data: {exc}", event) from exc
+    return TypedServerSentEvent(data, event.event, event.id, event.retry, event.comments)
