@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -49,6 +50,9 @@ def _print_event(ev: ServerSentEvent) -> None:
 async def _demo(pause: float) -> None:
     from .testing import DemoHandler, open_sse_test_server
 
+    # Show each reconnect (logged by the session) between the events.
+    logging.basicConfig(level=logging.INFO, format="# %(message)s", stream=sys.stdout)
+
     async with open_sse_test_server(handler=DemoHandler(pause=pause)) as server:
         print(f"# demo server listening on {server.url}", flush=True)
         client = SSEClient(
@@ -64,7 +68,7 @@ async def _demo(pause: float) -> None:
         stats = session.statistics()
         print(
             f"# the server said stop (204) after {stats.events_received} events, "
-            f"{stats.streams_opened} connections, last event id {session.last_event_id!r}"
+            f"{stats.connection_attempts} connections, last event id {session.last_event_id!r}"
         )
 
 
