@@ -35,12 +35,12 @@ _MAX_RETRY = 2**63 - 1
 
 
 def _parse_retry(digits: bytes) -> int:
-    """An ASCII-digits value as an int, capped so that absurd lengths cannot blow up int()."""
-    if len(digits) > 18:
-        digits = digits.lstrip(b"0") or b"0"
-        if len(digits) > 18:
-            return _MAX_RETRY
-    return int(digits)
+    """ASCII digits as milliseconds, capped at 2**63 - 1 (about 292 million years):
+    exact up to the cap, and absurd lengths cannot hit int()'s digit limit."""
+    digits = digits.lstrip(b"0") or b"0"
+    if len(digits) > 19:
+        return _MAX_RETRY
+    return min(int(digits), _MAX_RETRY)
 
 
 class SSEParser:
@@ -149,6 +149,71 @@ class SSEParser:
         if 13 in data:  # b"\r" in data, ten times faster
             self._pending_cr = data[-1] == 13
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+        # Split the chunk where blocks end: the part that finishes the current block
+        # (general path), whole blocks (a fast path if they are plain data events),
+        # and the start of the next block (general path).
+        events: list[ServerSentEvent] = []
+        if self._tail or self._data or self._block_extras:
+            end = data.find(b"\n\n")
+            if end < 0:
+                return self._feed_lines(data)
+            events = self._feed_lines(data[: end + 2])
+            data = data[end + 2 :]
+        elif (
+            data[-2:] == b"\n\n"
+            and data[:6] == b"data: "
+            and data.find(b"\n", 6) == len(data) - 2
+            and len(data) <= self._max_event_size
+        ):
+            # Exactly one plain data event, as token streams send them: no list, no loop.
+            try:
+                text = data[6:-2].decode()
+            except UnicodeDecodeError:
+                pass
+            else:
+                self._committed_id = id_buffer = self._id_buffer
+                self._block_bound = 0
+                return [_new_event(ServerSentEvent, (text, None, id_buffer or None, None, None))]
+        end = data.rfind(b"\n\n")
+        if end >= 0:
+            blocks = data[: end + 2]
+            plain = self._plain_data_events(blocks)
+            if plain is None:
+                plain = self._feed_lines(blocks)
+            if events:
+                events += plain
+            else:
+                events = plain
+            data = data[end + 2 :]
+        if data:
+            events += self._feed_lines(data)
+        return events
+
+    def _plain_data_events(self, blocks: bytes) -> list[ServerSentEvent] | None:
+        """Whole blocks that are all exactly ``data: <value>\n\n``, in a few C calls.
+
+        None (use the general path) unless ``blocks`` starts with ``data: ``, every LF
+        is half of a ``\n\n`` pair, every pair but the last is followed by ``data: ``,
+        and it decodes as strict UTF-8. Then splitting on ``\n\ndata: `` yields exactly
+        the values, each the data of one event.
+        """
+        if blocks[:6] != b"data: " or len(blocks) > self._max_event_size:
+            return None
+        pairs = blocks.count(b"\n\n")
+        if blocks.count(b"\n") != 2 * pairs or blocks.count(b"\n\ndata: ") != pairs - 1:
+            return None
+        try:
+            values = blocks[6:-2].decode().split("\n\ndata: ")
+        except UnicodeDecodeError:
+            return None
+        self._committed_id = id_buffer = self._id_buffer
+        self._block_bound = 0
+        id_ = id_buffer or None
+        return [_new_event(ServerSentEvent, (value, None, id_, None, None)) for value in values]
+
+    def _feed_lines(self, data: bytes) -> list[ServerSentEvent]:
+        """The general path: any LF-normalized bytes, continuing the parser's state."""
         lines = data.split(b"\n")
         rest = lines.pop()
         if not lines:
@@ -157,9 +222,9 @@ class SSEParser:
             return []
         size = len(data)
         if self._tail:
+            size += len(self._tail)
             self._tail += lines[0]
             lines[0] = bytes(self._tail)
-            size += len(self._tail)
             self._tail = bytearray()
         limit = self._max_event_size
         if size > limit and max(map(len, lines)) > limit:

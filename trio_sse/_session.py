@@ -5,11 +5,9 @@ this module only connects, reads, sleeps and cancels. One reader task per sessio
 runs the reconnect loop; each connection lives inside that task and is closed before
 the next one opens, so cancelling the session's cancel scope ends everything at once.
 
-Events go to the consumer over a bounded memory channel: a slow consumer stops the
-reader, which stops reading the socket, so TCP flow control pushes back on the server
-and memory stays bounded. Events parsed from one network read are handed over without
-a task switch per event (``send_nowait`` until the buffer is full) and the consumer
-takes them the same way, yielding to the scheduler once per batch.
+Events go to the consumer through an EventHandoff (bounded, batched per network read):
+a slow consumer stops the reader, which stops reading the socket, so TCP flow control
+pushes back on the server and memory stays bounded.
 """
 
 from __future__ import annotations
@@ -33,6 +31,7 @@ from ._exceptions import (
     SSEResponseError,
     SSETimeoutError,
 )
+from ._handoff import EventHandoff
 from ._parser import SSEParser
 from ._protocol import (
     EndStream,
@@ -52,8 +51,6 @@ __all__ = ["SSESession", "SessionOptions", "SessionState", "SessionStatistics"]
 log = logging.getLogger("trio_sse")
 
 RECEIVE_SIZE = 64 * 1024
-INCOMING_BUFFER = 256  # events; enough to take a whole network read of small events at once
-FAIR_SHARE = 32  # events a consumer takes without a schedule point, to let other tasks run
 ERROR_BODY_TIMEOUT = 2.0  # seconds to collect the body of a rejected response
 
 EventT = TypeVar("EventT")
@@ -136,9 +133,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
 
     def __init__(self, options: SessionOptions) -> None:
         self._options = options
-        send, receive = trio.open_memory_channel[Any](INCOMING_BUFFER)
-        self._send_channel = send
-        self._incoming = receive
+        self._handoff = EventHandoff[Any]()
         self._cancel_scope = trio.CancelScope()
         self._policy = ReconnectPolicy(
             reconnection_time=options.reconnection_time,
@@ -156,7 +151,6 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         self._started = False
         self._finished = trio.Event()
         self._reader_task: trio.lowlevel.Task | None = None
-        self._unyielded = 0  # events taken since the consumer's last schedule point
         self._events = 0
         self._bytes = 0
         self._connection_attempts = 0
@@ -175,8 +169,12 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
     @property
     def incoming(self) -> trio.MemoryReceiveChannel[EventT]:
         """The channel of events: Ktor's ``incoming``. It ends (EndOfChannel) when the
-        stream does; the error that ended it, if any, is in ``error``."""
-        return self._incoming
+        stream does; the error that ended it, if any, is in ``error``.
+
+        Iterating the session itself is faster (events come in batches, not one
+        channel operation each) and raises the ending error; use one or the other."""
+        incoming: trio.MemoryReceiveChannel[EventT] = self._handoff.incoming
+        return incoming
 
     @property
     def error(self) -> SSEError | None:
@@ -205,7 +203,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         return SessionStatistics(
             state=self._state,
             events_received=self._events,
-            events_buffered=self._incoming.statistics().current_buffer_used,
+            events_buffered=self._handoff.buffered(),
             bytes_received=self._bytes,
             connection_attempts=self._connection_attempts,
             streams_opened=self._streams_opened,
@@ -218,23 +216,17 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         return self
 
     async def __anext__(self) -> EventT:
-        await trio.lowlevel.checkpoint_if_cancelled()
+        """The next event. A checkpoint on every network read and at least every
+        FAIR_SHARE events; the ending error, if any, after the last event."""
+        handoff = self._handoff
+        if handoff.budget and handoff.pending:  # the hot path, without another coroutine
+            handoff.budget -= 1
+            event: EventT = handoff.pending.popleft()
+            return event
         try:
-            event: EventT = self._incoming.receive_nowait()
-        except trio.WouldBlock:
-            self._unyielded = 0
-            try:
-                received: EventT = await self._incoming.receive()
-                return received
-            except (trio.EndOfChannel, trio.ClosedResourceError):
-                self._end_of_events()
+            event = await handoff.get()
         except (trio.EndOfChannel, trio.ClosedResourceError):
-            await trio.lowlevel.cancel_shielded_checkpoint()
             self._end_of_events()
-        self._unyielded += 1
-        if self._unyielded >= FAIR_SHARE:
-            self._unyielded = 0
-            await trio.lowlevel.cancel_shielded_checkpoint()
         return event
 
     def _end_of_events(self) -> NoReturn:
@@ -247,14 +239,14 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         """The ending error if the consumer drained the channel without being told of it."""
         if self._error is None or self._error_raised:
             return None
-        if self._incoming.statistics().current_buffer_used:
+        if self._handoff.buffered():
             return None  # the consumer stopped early: it did not wait for the end
         return self._error
 
     async def aclose(self) -> None:
         """Stop reading and close the connection. Idempotent; never waits on the network."""
         self._cancel_scope.cancel()
-        self._incoming.close()
+        self._handoff.close_consumer()
         if self._run_started and trio.lowlevel.current_task() is not self._reader_task:
             with trio.CancelScope(shield=True):
                 await self._finished.wait()
@@ -286,7 +278,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             # State first, then the channel, synchronously: a consumer woken by the end
             # of the channel must already see the final state and error.
             self._state = SessionState.CLOSED
-            self._send_channel.close()
+            self._handoff.close_producer()
             self._finished.set()
 
     def _report_started(self, task_status: trio.TaskStatus[SSESession[EventT]]) -> None:
@@ -504,19 +496,30 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         raise _AttemptFailed(SSETimeoutError(f"no data for read_timeout={read_timeout}s"))
 
     async def _deliver(self, events: list[Any], silence: trio.CancelScope) -> None:
+        """Hand one read's events to the consumer; a failing ``deserialize`` ends the
+        stream only after the good events before it were delivered."""
+        failure: SSEDeserializationError | None = None
         deserialize = self._options.deserialize
-        send_nowait = self._send_channel.send_nowait
+        if deserialize is not None:
+            typed: list[Any] = []
+            try:
+                for event in events:
+                    typed.append(_typed(event, deserialize))
+            except SSEDeserializationError as exc:
+                failure = exc
+            events = typed
+
+        def stop_the_silence_clock() -> None:
+            silence.deadline = math.inf  # waiting on the consumer is not silence
+
         try:
-            for event in events:
-                item = event if deserialize is None else _typed(event, deserialize)
-                try:
-                    send_nowait(item)
-                except trio.WouldBlock:
-                    silence.deadline = math.inf  # waiting on the consumer is not silence
-                    await self._send_channel.send(item)
-                self._events += 1
+            if events:
+                await self._handoff.put(events, stop_the_silence_clock)
         except trio.BrokenResourceError:
             raise _ConsumerGone from None
+        self._events += len(events)
+        if failure is not None:
+            raise failure
 
 
 def _typed(event: ServerSentEvent, deserialize: Callable[[str], Any]) -> TypedServerSentEvent[Any]:

@@ -1,0 +1,87 @@
+"""The parser's fast paths for plain ``data:`` events must agree with its general path.
+
+A chunk of whole ``data: <value>\\n\\n`` blocks is parsed with a few C calls instead of
+the line loop. Byte-by-byte feeding never takes that path, so comparing the two on
+streams built to hit its edges (values containing ``data: ``, blank-line runs, CRs,
+invalid UTF-8, blocks that are almost plain) checks it against the general path.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from trio_sse import ServerSentEvent, SSEParser
+
+VALUE_PIECES = [b"x", b"data: ", b"\xc3\xa9", b"\xff", b" ", b":", b"\x00", b"{}", b"\xe2\x82"]
+
+values = st.lists(st.sampled_from(VALUE_PIECES), max_size=6).map(b"".join)
+plain_block = values.map(lambda v: b"data: " + v + b"\n\n")
+almost_plain_block = st.one_of(
+    values.map(lambda v: b"data:" + v + b"\n\n"),  # no space after the colon
+    values.map(lambda v: b"data: " + v + b"\n\n\n"),  # an extra blank line
+    values.map(lambda v: b"data: " + v + b"\r\n\r\n"),
+    values.map(lambda v: b"data: " + v + b"\ndata: " + v + b"\n\n"),  # two lines
+    values.map(lambda v: b"id: " + v + b"\ndata: x\n\n"),
+    values.map(lambda v: b"event: e\ndata: " + v + b"\n\n"),
+    values.map(lambda v: b": c\ndata: " + v + b"\n\n"),
+    st.just(b"retry: 5\n\n"),
+    st.just(b"\n"),
+)
+streams = st.lists(
+    st.one_of(plain_block, plain_block, plain_block, almost_plain_block), max_size=25
+).map(b"".join)
+
+
+def parse(chunks: list[bytes], **options: int) -> tuple[list[ServerSentEvent], str | None]:
+    parser = SSEParser(**options)  # type: ignore[arg-type]
+    events: list[ServerSentEvent] = []
+    for chunk in chunks:
+        events += parser.feed(chunk)
+    events += parser.feed_eof()
+    return events, parser.last_event_id
+
+
+def byte_by_byte(stream: bytes) -> list[bytes]:
+    return [stream[i : i + 1] for i in range(len(stream))]
+
+
+@settings(max_examples=400)
+@given(stream=streams, cuts=st.lists(st.integers(0, 2000), max_size=6))
+def test_fast_paths_agree_with_the_line_loop(stream: bytes, cuts: list[int]) -> None:
+    expected = parse(byte_by_byte(stream))
+    assert parse([stream]) == expected
+    points = sorted({0, len(stream), *(c % (len(stream) + 1) for c in cuts)})
+    chunks = [stream[a:b] for a, b in itertools.pairwise(points)]
+    assert parse(chunks) == expected
+
+
+@settings(max_examples=200)
+@given(stream=streams, limit=st.integers(1, 40))
+def test_fast_paths_respect_max_event_size(stream: bytes, limit: int) -> None:
+    """Same events, or the same SSEProtocolError, as the general path under a small limit."""
+    outcomes = []
+    for chunks in ([stream], byte_by_byte(stream)):
+        try:
+            outcomes.append(parse(chunks, max_event_size=limit))
+        except Exception as exc:
+            outcomes.append(type(exc))  # type: ignore[arg-type]
+    assert outcomes[0] == outcomes[1]
+
+
+def test_one_plain_event_per_chunk() -> None:
+    parser = SSEParser()
+    assert parser.feed(b"data: a\n\n") == [ServerSentEvent("a")]
+    assert parser.feed(b"id: 7\n\n") == []
+    assert parser.feed(b"data: b\n\n") == [ServerSentEvent("b", id="7")]
+    assert parser.feed(b"data: \xff\n\n") == [ServerSentEvent("\ufffd", id="7")]
+
+
+def test_many_plain_events_in_one_chunk_after_a_partial_block() -> None:
+    parser = SSEParser()
+    assert parser.feed(b"data: par") == []
+    events = parser.feed(b"tial\n\n" + b"data: x\n\n" * 3 + b"data: data: y\n\ndata: z")
+    assert [e.data for e in events] == ["partial", "x", "x", "x", "data: y"]
+    assert parser.feed(b"\n\n") == [ServerSentEvent("z")]
