@@ -132,7 +132,7 @@ class SSEParser:
         """The latest valid ``retry:`` value in milliseconds, or None."""
         return self._retry
 
-    def feed(self, data: bytes) -> list[ServerSentEvent]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[ServerSentEvent]:
         """Consume a chunk of the body and return the events it completes."""
         if self._blocked:
             self._raise_blocked()

@@ -1,0 +1,334 @@
+"""Fuzz target for SSEParser: arbitrary bytes, arbitrary chunkings, arbitrary options.
+
+The invariants, checked on every example:
+
+1. ``feed`` returns a list of well-formed ServerSentEvents or raises SSEProtocolError;
+   nothing else escapes. After a SSEProtocolError every later call raises it again.
+2. Chunking never matters: the same body fed whole or in any pieces (empty ones included)
+   gives the same events and state, or raises in both cases; events returned before a
+   raise are a prefix of what an unlimited parser would produce.
+3. Memory stays bounded: during any single ``feed`` the traced allocations above the
+   baseline stay below ``memory_bound(max_event_size, len(chunk))``. Large bodies built by
+   repetition make unbounded growth (a limit not enforced, a buffer never released) show.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
+
+from trio_sse import ServerSentEvent, SSEParser, SSEProtocolError
+from trio_sse._parser import DEFAULT_MAX_EVENT_SIZE
+
+__all__ = ["FuzzStats", "check_parser", "memory_bound", "parser_fuzz_test"]
+
+# Memory bound: retained state is a few buffers of at most max_event_size each (the
+# incomplete line, a block's data and comments, the type and the id), lists of small line
+# objects before they are compacted, and transient copies when lines are joined and
+# decoded; a feed also holds the chunk's lines and the events it returns. All linear: a
+# leak or an unenforced limit grows with the body instead and blows through it.
+EVENT_SIZE_FACTOR = 32
+CHUNK_FACTOR = 64
+CONSTANT_BYTES = 64 * 1024
+MAX_FEEDS = 20_000  # per example, so that tracing stays fast: chunk sizes grow to fit
+
+
+def memory_bound(max_event_size: int, chunk_size: int) -> int:
+    """The most a single feed may allocate above what existed before the parser."""
+    return EVENT_SIZE_FACTOR * max_event_size + CHUNK_FACTOR * chunk_size + CONSTANT_BYTES
+
+
+@dataclass
+class FuzzStats:
+    """Counters shared between the hypothesis test and the command line."""
+
+    examples: int = 0
+    feeds: int = 0
+    bytes_fed: int = 0
+    protocol_errors: int = 0
+    events: int = 0
+    peak_bytes: int = 0  # the largest traced peak of any single feed
+    worst_ratio: float = 0.0  # the largest peak / memory_bound seen: how close it came
+    deadline: float = float("inf")  # time.monotonic() after which examples are skipped
+    failing: bool = False  # once a failure is seen, never skip: hypothesis is shrinking
+
+
+STATS = FuzzStats()
+
+
+# -- strategies -------------------------------------------------------------------------------
+
+BOM = b"\xef\xbb\xbf"
+TOKENS = [
+    b"data",
+    b"data:",
+    b"data: ",
+    b"event:",
+    b"id:",
+    b"retry:",
+    b"retry: 10",
+    b":",
+    b": ",
+    b" ",
+    b"\r",
+    b"\n",
+    b"\r\n",
+    b"\n\n",
+    b"\r\r",
+    b"\x00",
+    BOM,
+    b"\xef\xbb",
+    b"\xff",
+    b"\xc3",
+    b"\xe2\x82",
+    b"\xf0\x9f\x98\x80",
+    "é".encode(),
+    "\u2028".encode(),
+    b"0123456789",
+]
+UNITS = [
+    b"a",
+    b"data:xy\n",
+    b"data\n",
+    b"data: x\n\n",
+    b"\n",
+    b"\r",
+    b"\r\n",
+    b": c\n",
+    b":\n\n",
+    b"event: x\n",
+    b"id: 1\n",
+    b"retry: 5\n",
+    b"\xff",
+    b"data: \xf0\x9f\x98\x80\r\n",
+]
+
+SOUP = st.lists(st.one_of(st.sampled_from(TOKENS), st.binary(max_size=6)), max_size=200).map(
+    b"".join
+)
+REPEATED = st.builds(
+    lambda unit, count: unit * count, st.sampled_from(UNITS), st.integers(0, 30_000)
+)
+# Token streams: mostly plain "data: <value>\n\n" blocks, the parser's fast paths.
+PLAIN_BLOCK = st.builds(lambda value: b"data: " + value + b"\n\n", SOUP.map(lambda s: s[:40]))
+TOKEN_STREAMS = st.lists(
+    st.one_of(PLAIN_BLOCK, PLAIN_BLOCK, PLAIN_BLOCK, st.sampled_from(UNITS + TOKENS)), max_size=60
+).map(b"".join)
+BODIES = st.one_of(
+    st.binary(max_size=3000),
+    SOUP,
+    REPEATED,
+    TOKEN_STREAMS,
+    st.lists(st.one_of(SOUP, REPEATED, TOKEN_STREAMS), max_size=4).map(b"".join),
+)
+MAX_EVENT_SIZES = st.one_of(
+    st.integers(1, 64), st.integers(65, 4096), st.just(65_536), st.just(DEFAULT_MAX_EVENT_SIZE)
+)
+LAST_EVENT_IDS = st.one_of(
+    st.none(), st.text(st.characters(codec="utf-8", exclude_characters="\0\r\n"), max_size=8)
+)
+# Chunk sizes, used cyclically: tiny ones cut everywhere, zeros make empty chunks (between
+# a CR and its LF, say), a huge one is the whole body.
+CHUNKINGS = st.one_of(
+    st.lists(st.one_of(st.integers(0, 8), st.integers(0, 4096)), min_size=1, max_size=12),
+    st.just([2**40]),
+)
+
+
+def chunk(body: bytes, sizes: list[int]) -> list[bytes]:
+    """Cut the body into chunks of the given sizes (cyclically), at most about MAX_FEEDS."""
+    total = sum(sizes)
+    if total == 0:
+        sizes, total = [*sizes, 1], 1
+    feeds = len(body) * len(sizes) // total
+    if feeds > MAX_FEEDS:  # scale up so that tracing stays fast; zeros stay empty chunks
+        factor = -(-feeds // MAX_FEEDS)
+        sizes = [size * factor for size in sizes]
+    chunks: list[bytes] = []
+    position = 0
+    for size in itertools.cycle(sizes):
+        if position >= len(body):
+            return chunks
+        chunks.append(body[position : position + size])
+        position += size
+    raise AssertionError("unreachable")
+
+
+# -- the invariants ---------------------------------------------------------------------------
+
+
+def check_event(event: object) -> None:
+    """One returned item: exactly a ServerSentEvent with fields of the documented types."""
+    assert type(event) is ServerSentEvent, f"not a ServerSentEvent: {event!r}"
+    assert isinstance(event, ServerSentEvent)
+    for text in (event.data, event.comments):
+        assert text is None or (type(text) is str and "\r" not in text), event
+    for text in (event.event, event.id):
+        assert text is None or (type(text) is str and text and not set(text) & {"\r", "\n"})
+    assert event.id is None or "\0" not in event.id, event
+    assert event.retry is None or (type(event.retry) is int and event.retry >= 0), event
+
+
+@dataclass
+class Result:
+    """What feeding a body produced: events, final state, and whether it raised."""
+
+    events: list[ServerSentEvent]
+    last_event_id: str | None
+    retry: int | None
+    raised: bool
+
+
+def run_whole(body: bytes, options: dict[str, Any]) -> Result:
+    """The body in one feed: the reference every chunking must match."""
+    parser = SSEParser(**options)
+    try:
+        events = parser.feed(body)
+        events += parser.feed_eof()
+    except SSEProtocolError:
+        return Result([], None, None, raised=True)
+    return Result(events, parser.last_event_id, parser.retry, raised=False)
+
+
+def check_untraced(chunks: list[bytes], options: dict[str, Any], whole: Result) -> None:
+    """Feed the chunks without memory tracing and compare with the whole-body result."""
+    parser = SSEParser(**options)
+    events: list[ServerSentEvent] = []
+    try:
+        for piece in chunks:
+            events += parser.feed(piece)
+        events += parser.feed_eof()
+    except SSEProtocolError:
+        assert whole.raised, "raised when fed byte by byte but not when fed whole"
+        return
+    assert not whole.raised, "raised when fed whole but not when fed byte by byte"
+    assert events == whole.events, "byte by byte: events differ"
+    assert (parser.last_event_id, parser.retry) == (whole.last_event_id, whole.retry)
+
+
+def check_parser(body: bytes, chunks: list[bytes], options: dict[str, Any]) -> None:
+    """Assert all invariants for one body, chunking and set of options."""
+    limit = options["max_event_size"]
+    whole = run_whole(body, options)
+    unlimited = run_whole(body, {**options, "max_event_size": max(len(body), 1)})
+    assert not unlimited.raised, "a body cannot exceed a limit of its own length"
+    if not whole.raised:
+        assert whole.events == unlimited.events
+    expected = unlimited.events
+    if len(body) <= 4096:  # every boundary at once, empty chunks in between (untraced: fast)
+        pieces = [piece for i in range(len(body)) for piece in (body[i : i + 1], b"")]
+        check_untraced(pieces, options, whole)
+    if len(body) <= 256 * 1024:  # one chunk per block, as event-per-write servers send them
+        blocks = body.split(b"\n\n")
+        pieces = [block + b"\n\n" for block in blocks[:-1]] + [blocks[-1]]
+        check_untraced(pieces, options, whole)
+
+    tracemalloc.start()
+    try:
+        parser = SSEParser(**options)
+        baseline = tracemalloc.get_traced_memory()[0]
+        position = 0  # events are compared as they come and dropped: only the parser grows
+        raised = False
+        for piece in chunks:
+            tracemalloc.reset_peak()
+            try:
+                got = parser.feed(piece)
+            except SSEProtocolError:
+                raised = True
+            peak = tracemalloc.get_traced_memory()[1] - baseline
+            STATS.peak_bytes = max(STATS.peak_bytes, peak)
+            bound = memory_bound(limit, len(piece))
+            STATS.worst_ratio = max(STATS.worst_ratio, peak / bound)
+            assert peak <= bound, (
+                f"feed of {len(piece)} bytes peaked at {peak} bytes above the baseline "
+                f"(bound {bound}, max_event_size {limit})"
+            )
+            STATS.feeds += 1
+            STATS.bytes_fed += len(piece)
+            if raised:
+                break
+            assert type(got) is list, f"feed returned {type(got).__name__}"
+            for event in got:
+                check_event(event)
+            assert got == expected[position : position + len(got)], "events differ"
+            position += len(got)
+            STATS.events += len(got)
+            del got
+    finally:
+        tracemalloc.stop()
+
+    if raised:
+        STATS.protocol_errors += 1
+        assert whole.raised, "raised when fed in chunks but not when fed whole"
+        for more in (b"data: x\n\n", None):
+            try:
+                parser.feed_eof() if more is None else parser.feed(more)
+            except SSEProtocolError:
+                continue
+            raise AssertionError("a failed parser accepted more input")
+        return
+    tail = parser.feed_eof()
+    assert tail == [], f"feed_eof dispatched {tail!r}"
+    assert not whole.raised, "raised when fed whole but not when fed in chunks"
+    assert position == len(expected), "chunked feeding produced fewer events"
+    assert (parser.last_event_id, parser.retry) == (whole.last_event_id, whole.retry)
+
+
+# -- the hypothesis test ----------------------------------------------------------------------
+
+
+def parser_fuzz_test(max_examples: int, seed_value: int | None = None) -> Callable[[], None]:
+    """A hypothesis test running ``max_examples`` examples per call (skipping once
+    STATS.deadline has passed, unless it is shrinking a failure)."""
+
+    @settings(
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        derandomize=False,
+        print_blob=True,
+        report_multiple_bugs=False,
+        phases=[Phase.explicit, Phase.generate, Phase.target, Phase.shrink],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(
+        body=BODIES,
+        chunking=CHUNKINGS,
+        show_comment_events=st.booleans(),
+        show_retry_events=st.booleans(),
+        max_event_size=MAX_EVENT_SIZES,
+        last_event_id=LAST_EVENT_IDS,
+    )
+    def fuzz_parser(
+        body: bytes,
+        chunking: list[int],
+        show_comment_events: bool,
+        show_retry_events: bool,
+        max_event_size: int,
+        last_event_id: str | None,
+    ) -> None:
+        if not STATS.failing and time.monotonic() > STATS.deadline:
+            return
+        options = {
+            "show_comment_events": show_comment_events,
+            "show_retry_events": show_retry_events,
+            "max_event_size": max_event_size,
+            "last_event_id": last_event_id,
+        }
+        try:
+            check_parser(body, chunk(body, chunking), options)
+        except BaseException:
+            STATS.failing = True
+            raise
+        STATS.examples += 1
+
+    if seed_value is not None:
+        return seed(seed_value)(fuzz_parser)
+    return fuzz_parser
