@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._events import ServerSentEvent
     from ._protocol import SSEResponse
 
 __all__ = [
@@ -43,7 +44,15 @@ class SSEResponseError(SSEError):
 
 
 class SSEProtocolError(SSEError):
-    """The bytes on the wire break HTTP/1.1 or the limits set for the event stream."""
+    """The bytes on the wire break HTTP/1.1 or the limits set for the event stream.
+
+    Raised by ``SSEParser.feed``, ``events`` holds the events that the same chunk
+    completed before the offending bytes, so a caller can still deliver them.
+    """
+
+    def __init__(self, message: str, *, events: list[ServerSentEvent] | None = None) -> None:
+        super().__init__(message)
+        self.events: list[ServerSentEvent] = [] if events is None else events
 
 
 class SSEConnectionError(SSEError):

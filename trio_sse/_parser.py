@@ -118,7 +118,7 @@ class SSEParser:
         self._id_buffer = last_event_id or ""
         self._committed_id = self._id_buffer
         self._retry: int | None = None
-        self._failed: SSEProtocolError | None = None
+        self._failed: str | None = None  # the message of the error that stopped the parser
         self._finished = False
         self._blocked = False  # failed or finished: one check on the hot path for both
 
@@ -150,15 +150,24 @@ class SSEParser:
             self._pending_cr = data[-1] == 13
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
-        # Split the chunk where blocks end: the part that finishes the current block
-        # (general path), whole blocks (a fast path if they are plain data events),
-        # and the start of the next block (general path).
         events: list[ServerSentEvent] = []
+        try:
+            self._feed_blocks(data, events)
+        except SSEProtocolError as exc:
+            exc.events = events  # what came before the error is not lost
+            raise
+        return events
+
+    def _feed_blocks(self, data: bytes, events: list[ServerSentEvent]) -> None:
+        """Split the chunk where blocks end: the part that finishes the current block
+        (general path), whole blocks (a fast path if they are plain data events),
+        and the start of the next block (general path)."""
         if self._tail or self._data or self._block_extras:
             end = data.find(b"\n\n")
             if end < 0:
-                return self._feed_lines(data)
-            events = self._feed_lines(data[: end + 2])
+                self._feed_lines(data, events)
+                return
+            self._feed_lines(data[: end + 2], events)
             data = data[end + 2 :]
         elif (
             data[-2:] == b"\n\n"
@@ -174,52 +183,50 @@ class SSEParser:
             else:
                 self._committed_id = id_buffer = self._id_buffer
                 self._block_bound = 0
-                return [_new_event(ServerSentEvent, (text, None, id_buffer or None, None, None))]
+                events.append(
+                    _new_event(ServerSentEvent, (text, None, id_buffer or None, None, None))
+                )
+                return
         end = data.rfind(b"\n\n")
         if end >= 0:
             blocks = data[: end + 2]
-            plain = self._plain_data_events(blocks)
-            if plain is None:
-                plain = self._feed_lines(blocks)
-            if events:
-                events += plain
-            else:
-                events = plain
+            if not self._plain_data_events(blocks, events):
+                self._feed_lines(blocks, events)
             data = data[end + 2 :]
         if data:
-            events += self._feed_lines(data)
-        return events
+            self._feed_lines(data, events)
 
-    def _plain_data_events(self, blocks: bytes) -> list[ServerSentEvent] | None:
+    def _plain_data_events(self, blocks: bytes, events: list[ServerSentEvent]) -> bool:
         """Whole blocks that are all exactly ``data: <value>\n\n``, in a few C calls.
 
-        None (use the general path) unless ``blocks`` starts with ``data: ``, every LF
+        False (use the general path) unless ``blocks`` starts with ``data: ``, every LF
         is half of a ``\n\n`` pair, every pair but the last is followed by ``data: ``,
         and it decodes as strict UTF-8. Then splitting on ``\n\ndata: `` yields exactly
         the values, each the data of one event.
         """
         if blocks[:6] != b"data: " or len(blocks) > self._max_event_size:
-            return None
+            return False
         pairs = blocks.count(b"\n\n")
         if blocks.count(b"\n") != 2 * pairs or blocks.count(b"\n\ndata: ") != pairs - 1:
-            return None
+            return False
         try:
             values = blocks[6:-2].decode().split("\n\ndata: ")
         except UnicodeDecodeError:
-            return None
+            return False
         self._committed_id = id_buffer = self._id_buffer
         self._block_bound = 0
         id_ = id_buffer or None
-        return [_new_event(ServerSentEvent, (value, None, id_, None, None)) for value in values]
+        events += [_new_event(ServerSentEvent, (value, None, id_, None, None)) for value in values]
+        return True
 
-    def _feed_lines(self, data: bytes) -> list[ServerSentEvent]:
+    def _feed_lines(self, data: bytes, events: list[ServerSentEvent]) -> None:
         """The general path: any LF-normalized bytes, continuing the parser's state."""
         lines = data.split(b"\n")
         rest = lines.pop()
         if not lines:
             if rest:
                 self._extend_tail(rest)
-            return []
+            return
         size = len(data)
         if self._tail:
             size += len(self._tail)
@@ -227,12 +234,12 @@ class SSEParser:
             lines[0] = bytes(self._tail)
             self._tail = bytearray()
         limit = self._max_event_size
-        if size > limit and max(map(len, lines)) > limit:
-            self._fail(f"a line is longer than max_event_size ({limit} bytes)")
+        too_long = size > limit and max(map(len, lines)) > limit
+        if too_long:  # interpret the lines before the first long one, then fail
+            del lines[next(i for i, line in enumerate(lines) if len(line) > limit) :]
 
         # The hot loop: locals only, the common "data: ..." line first, and a block with
         # nothing but data built without a method call.
-        events: list[ServerSentEvent] = []
         data_lines = self._data
         dispatched = False
         for line in lines:
@@ -260,6 +267,8 @@ class SSEParser:
             else:
                 self._field(line)
 
+        if too_long:
+            self._fail(f"a line is longer than max_event_size ({limit} bytes)")
         if dispatched:
             self._block_bound = size
         else:
@@ -268,12 +277,11 @@ class SSEParser:
             self._spill_and_measure()
         if rest:
             self._extend_tail(rest)
-        return events
 
     def feed_eof(self) -> list[ServerSentEvent]:
         """End the body. An incomplete line or block is discarded, never dispatched."""
         if self._failed is not None:
-            raise self._failed
+            self._raise_blocked()
         self._finished = self._blocked = True
         self._tail = bytearray()
         self._reset_block()
@@ -400,11 +408,11 @@ class SSEParser:
     def _fail(self, message: str) -> None:
         self._tail = bytearray()
         self._reset_block()
-        self._failed = SSEProtocolError(message)
+        self._failed = message
         self._blocked = True
-        raise self._failed
+        raise SSEProtocolError(message)
 
     def _raise_blocked(self) -> None:
         if self._failed is not None:
-            raise self._failed
+            raise SSEProtocolError(self._failed)  # a fresh one: its ``events`` are this call's
         raise RuntimeError("feed() after feed_eof(): use one parser per response body")
