@@ -379,7 +379,12 @@ async def _session_scope(session: SSESession[Any]) -> AsyncIterator[SSESession[A
 
 
 def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The single exception inside nested groups, or the group itself if there are more."""
+    """The single exception inside nested groups, or the group itself if there are more.
+
+    Cancelled leaves do not count (cancellation is level-triggered: the next checkpoint
+    raises it again), so an outer cancel scope that hit both the block and the reader
+    task does not turn the block's exception, or the Cancelled itself, into a group.
+    """
     leaves: list[BaseException] = []
 
     def collect(exc: BaseException) -> None:
@@ -390,7 +395,12 @@ def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
             leaves.append(exc)
 
     collect(group)
-    return leaves[0] if len(leaves) == 1 else group
+    others = [leaf for leaf in leaves if not isinstance(leaf, trio.Cancelled)]
+    if len(others) == 1:
+        return others[0]
+    if not others:
+        return leaves[0]
+    return group
 
 
 @overload

@@ -7,6 +7,7 @@ keeps every timing rule testable with plain numbers.
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import math
 import random
@@ -58,8 +59,8 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
-    if when.tzinfo is None:  # an HTTP date is always GMT; be lenient with ones that omit it
-        return None
+    if when.tzinfo is None:  # asctime dates (and "-0000") carry no zone: HTTP dates are GMT
+        when = when.replace(tzinfo=datetime.timezone.utc)
     return min(max(0.0, when.timestamp() - now), MAX_RETRY_AFTER)
 
 

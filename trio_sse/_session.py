@@ -28,6 +28,7 @@ from ._exceptions import (
     SSEConnectionError,
     SSEDeserializationError,
     SSEError,
+    SSEProtocolError,
     SSEResponseError,
     SSETimeoutError,
 )
@@ -396,7 +397,8 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         if request.scheme != "https":
             return tcp
         context = self._options.ssl_context
-        assert context is not None, "the client supplies a default SSL context"
+        if context is None:  # an http URL redirected to https: the client gave none
+            context = ssl.create_default_context()
         tls = trio.SSLStream(tcp, context, server_hostname=request.host, https_compatible=True)
         try:
             await tls.do_handshake()
@@ -486,7 +488,11 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                 except SSEConnectionError as exc:
                     raise _AttemptFailed(exc) from None
                 if body:
-                    events = parser.feed(body)
+                    try:
+                        events = parser.feed(body)
+                    except SSEProtocolError as exc:
+                        await self._deliver(exc.events, silence)  # then the error, in order
+                        raise
                     if events:
                         await self._deliver(events, silence)
                     continue
