@@ -366,9 +366,13 @@ async def _session_scope(session: SSESession[Any]) -> AsyncIterator[SSESession[A
             await nursery.start(session.run)
             try:
                 yield session
-            finally:
+            except BaseException:
                 await session.aclose()
+                raise
+            # Judged before aclose(), which drops the unread events: a consumer that
+            # left events unread stopped early and is not told of a later error.
             unreported = session.unreported_error()
+            await session.aclose()
             if unreported is not None:
                 raise unreported
     except BaseExceptionGroup as group:

@@ -147,6 +147,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         self._state = SessionState.CONNECTING
         self._error: SSEError | None = None
         self._error_raised = False
+        self._incoming_used = False  # the consumer took ``incoming``, which cannot raise
         self._last_error: SSEError | None = None
         self._run_started = False
         self._started = False
@@ -174,6 +175,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
 
         Iterating the session itself is faster (events come in batches, not one
         channel operation each) and raises the ending error; use one or the other."""
+        self._incoming_used = True
         incoming: trio.MemoryReceiveChannel[EventT] = self._handoff.incoming
         return incoming
 
@@ -240,6 +242,8 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         """The ending error if the consumer drained the channel without being told of it."""
         if self._error is None or self._error_raised:
             return None
+        if not self._incoming_used:
+            return None  # iteration raises the error itself; one that stopped early is done
         if self._handoff.buffered():
             return None  # the consumer stopped early: it did not wait for the end
         return self._error
@@ -462,8 +466,11 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         """Collect what the server says about a refusal, within a short time and size."""
         with trio.move_on_after(ERROR_BODY_TIMEOUT):
             try:
-                while not exchange.complete and not exchange.body_limit_reached:
-                    exchange.next_body()
+                while True:
+                    # Everything available now: the body's end is only seen once
+                    # next_body returns b"", and a kept-alive connection sends no EOF.
+                    while exchange.next_body() and not exchange.body_limit_reached:
+                        pass
                     if exchange.complete or exchange.body_limit_reached:
                         break
                     exchange.feed(await self._receive(stream))

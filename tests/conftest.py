@@ -1,0 +1,40 @@
+"""Shared fixtures for the socket-level tests: a scripted loopback server and a TLS CA."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator
+
+import pytest
+import trustme
+
+from trio_sse.testing import SSETestServer, open_sse_test_server
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[SSETestServer]:
+    """A plain-HTTP scripted server on 127.0.0.1, closed (hanging connections too) after."""
+    async with open_sse_test_server() as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def tls_ca() -> trustme.CA:
+    """A throwaway CA; generating keys is slow, so one per test run."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def server_ssl_context(tls_ca: trustme.CA) -> ssl.SSLContext:
+    """A server context with a certificate for 127.0.0.1 and localhost, signed by tls_ca."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls_ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    return context
+
+
+@pytest.fixture
+def client_ssl_context(tls_ca: trustme.CA) -> ssl.SSLContext:
+    """A verifying client context (the system CAs) that also trusts tls_ca."""
+    context = ssl.create_default_context()
+    tls_ca.configure_trust(context)
+    return context
