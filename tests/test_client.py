@@ -346,6 +346,7 @@ BAD_CALLS: list[tuple[str, type[Exception], dict[str, Any]]] = [
     ("", ValueError, {"content": b"x", "json": {"a": 1}}),
     ("", ValueError, {"last_event_id": "a\nb"}),
     ("", ValueError, {"last_event_id": "a\0b"}),
+    ("", TypeError, {"last_event_id": 5}),
     ("", ValueError, {"reconnection_time": -1}),
     ("", ValueError, {"max_reconnection_attempts": -1}),
     ("", TypeError, {"max_reconnection_attempts": 1.5}),

@@ -459,6 +459,22 @@ async def test_connect_timeout_when_the_head_never_comes(
         assert len(server.requests) == 1
 
 
+async def test_a_refusal_with_a_stalled_body_is_still_a_response_error(
+    server: SSETestServer, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The error body is read outside connect_timeout, within its own short limit: a 404
+    whose body stalls reports the 404, with what did arrive, not a connect timeout."""
+    with trio.fail_after(HANG):
+        server.script(ScriptedResponse(status=404, body=[b"no such ", Pause(60)], end="hang"))
+        start = trio.current_time()
+        with pytest.raises(SSEResponseError) as info:
+            async with open_sse_session(server.url, connect_timeout=1.0):
+                pytest.fail("the session must not open")  # pragma: no cover
+        assert info.value.status_code == 404
+        assert info.value.body == b"no such "
+        assert trio.current_time() - start == pytest.approx(trio_sse._session.ERROR_BODY_TIMEOUT)
+
+
 async def test_read_timeout_on_a_silent_stream(
     server: SSETestServer, autojump_clock: trio.testing.MockClock
 ) -> None:

@@ -144,7 +144,6 @@ class SSEClient:
             max_event_size=max_event_size,
             ssl_context=ssl_context,
         )
-        self._default_ssl_context: ssl.SSLContext | None = None
 
     def __repr__(self) -> str:
         return f"SSEClient({self.config!r})"
@@ -315,10 +314,11 @@ class SSEClient:
             config = replace(config, **overrides)
         if deserialize is not None and not callable(deserialize):
             raise TypeError("deserialize must be a callable taking the data string")
-        if last_event_id is not None and (
-            not isinstance(last_event_id, str) or any(c in last_event_id for c in "\0\r\n")
-        ):
-            raise ValueError("last_event_id must be a str without NUL, CR or LF")
+        if last_event_id is not None:
+            if not isinstance(last_event_id, str):
+                raise TypeError(f"last_event_id must be a str, not {type(last_event_id).__name__}")
+            if any(c in last_event_id for c in "\0\r\n"):
+                raise ValueError("last_event_id must not contain NUL, CR or LF")
         request: PreparedRequest = prepare_request(
             url,
             scheme=scheme,
@@ -330,9 +330,6 @@ class SSEClient:
             content=content,
             json=json,
         )
-        ssl_context = config.ssl_context
-        if ssl_context is None and request.scheme == "https":
-            ssl_context = self._ssl_default()
         return SessionOptions(
             request=request,
             reconnection_time=config.reconnection_time,
@@ -344,15 +341,9 @@ class SSEClient:
             last_event_id=last_event_id,
             read_timeout=config.read_timeout,
             connect_timeout=config.connect_timeout,
-            ssl_context=ssl_context,
+            ssl_context=config.ssl_context,  # None: the session's shared default
             deserialize=deserialize,
         )
-
-    def _ssl_default(self) -> ssl.SSLContext:
-        """One verifying context per client: creating one loads the CA store (slow)."""
-        if self._default_ssl_context is None:
-            self._default_ssl_context = ssl.create_default_context()
-        return self._default_ssl_context
 
 
 @asynccontextmanager

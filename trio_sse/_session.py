@@ -13,6 +13,7 @@ pushes back on the server and memory stays bounded.
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import math
 import ssl
@@ -97,6 +98,9 @@ class SessionOptions:
     connect_timeout: float | None
     ssl_context: ssl.SSLContext | None
     deserialize: Callable[[str], Any] | None
+
+
+_Answer = OpenStream | EndStream | Reject | RetryLater  # a judged response, redirects followed
 
 
 class _AttemptFailed(Exception):
@@ -339,6 +343,8 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         stream, exchange, response, decision = await self._connect(self._options.request)
         try:
             self._response = response
+            if isinstance(decision, (RetryLater, Reject)):
+                await self._reject(stream, exchange, response, decision)
             if isinstance(decision, EndStream):
                 self._report_started(task_status)
                 return True
@@ -366,8 +372,13 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
 
     async def _connect(
         self, request: PreparedRequest
-    ) -> tuple[trio.abc.Stream, HTTPExchange, SSEResponse, OpenStream | EndStream]:
-        """Connect, send, and read the head, following redirects, within connect_timeout."""
+    ) -> tuple[
+        trio.abc.Stream, HTTPExchange, SSEResponse, OpenStream | EndStream | Reject | RetryLater
+    ]:
+        """Connect, send, and read the head, following redirects, within connect_timeout.
+
+        A refusal is returned, not raised: its body is read outside this deadline, so a
+        slow error body still gives the SSEResponseError, not a timeout."""
         timeout = self._options.connect_timeout
         with trio.move_on_after(math.inf if timeout is None else timeout):
             while True:
@@ -377,12 +388,9 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                     await self._send(stream, exchange.request_bytes())
                     response = await self._read_head(stream, exchange)
                     decision = judge_response(request, response)
-                    if isinstance(decision, (OpenStream, EndStream)):
+                    if not isinstance(decision, FollowRedirect):
                         return stream, exchange, response, decision
-                    if isinstance(decision, FollowRedirect):
-                        request = decision.request
-                    else:
-                        await self._reject(stream, exchange, response, decision)
+                    request = decision.request
                 except BaseException:
                     await trio.aclose_forcefully(stream)
                     raise
@@ -400,9 +408,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             raise _AttemptFailed(error, exc) from None
         if request.scheme != "https":
             return tcp
-        context = self._options.ssl_context
-        if context is None:  # an http URL redirected to https: the client gave none
-            context = ssl.create_default_context()
+        context = self._options.ssl_context or default_ssl_context()
         tls = trio.SSLStream(tcp, context, server_hostname=request.host, https_compatible=True)
         try:
             await tls.do_handshake()
@@ -533,6 +539,14 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         self._events += len(events)
         if failure is not None:
             raise failure
+
+
+@functools.cache
+def default_ssl_context() -> ssl.SSLContext:
+    """One verifying context per process: loading the system CA store takes tens of
+    milliseconds, so it is done once, not per client or per connection. (Not in a
+    worker thread: a thread wait would let a test's autojump clock leap ahead.)"""
+    return ssl.create_default_context()
 
 
 def _typed(event: ServerSentEvent, deserialize: Callable[[str], Any]) -> TypedServerSentEvent[Any]:

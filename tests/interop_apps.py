@@ -1,0 +1,271 @@
+"""Real SSE servers from PyPI for the interop tests: an sse-starlette app on Starlette.
+
+test_interop.py serves ``app`` twice: with uvicorn (asyncio) in a subprocess started by
+``python -m tests.interop_apps``, which prints its port once it accepts connections, and
+with hypercorn in-process under trio. Nothing here is scripted byte by byte: the wire
+format is whatever sse-starlette, Starlette and the ASGI server produce.
+
+Endpoints (optional query parameters in brackets):
+
+- ``GET /events [n, sep=crlf|lf|cr]``: n events with ids, types and multi-line data
+- ``GET /retry [ms]``: a retry-only block, then one event
+- ``GET /ping [count, interval]``: an event, at least ``count`` of sse-starlette's ping
+  comments, another event, end
+- ``GET|POST /resume?key= [total, per, retry]``: ``per`` events per response, resuming
+  after the Last-Event-ID header, 204 once ``total`` were sent; ``retry`` (ms) on each
+  response's first event; a POST's JSON body is echoed in every event
+- ``GET /endless?key=``: events until the client disconnects
+- ``POST /chat``: LLM-style, JSON body in, JSON ``token`` events and a ``done`` event out
+- ``GET /flaky?key= [failures, status]``: ``failures`` refusals (Retry-After: 0), then
+  one event
+- ``GET /log?key= [min]``: what /resume, /flaky and /endless logged for ``key``, as one
+  JSON event, sent once the log has ``min`` entries (a long poll)
+- ``GET /nocontent``: 204; ``GET /status/{code}``: a text/plain answer with that status
+- ``GET /gz/events``: /events behind Starlette's GZipMiddleware, event streams included
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sys
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+from typing import Any
+
+import anyio
+from sse_starlette import EventSourceResponse, JSONServerSentEvent, ServerSentEvent
+from starlette.applications import Starlette
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount, Route
+
+__all__ = ["CHAT_WORDS", "SEPARATORS", "app", "event_data", "event_type", "main"]
+
+SEPARATORS = {"crlf": "\r\n", "lf": "\n", "cr": "\r"}
+NO_PING = 3600  # seconds: pings off where a test does not want them (0 busy-loops in old versions)
+CHAT_WORDS = ("Hello", " from", " a", " real", " server", ".")
+
+# Per-key request logs of /resume, /flaky and /endless (one process serves many tests; keys
+# are unique).
+_LOG: dict[str, list[dict[str, Any]]] = {}
+_LOG_CHANGED: dict[str, anyio.Event] = {}  # set (and replaced) whenever a key's log grows
+_LOGGED_HEADERS = ("accept", "cache-control", "user-agent", "content-type")
+
+
+def event_data(i: int) -> str:
+    """The data of event ``i`` on /events: several lines, an empty one, non-ASCII text and
+    U+2028 (a line separator only to str.splitlines, never to an event stream)."""
+    return f"event {i}, line one\nline two: naïve ☃ \u2028 still two\n\nline four {i}"
+
+
+def event_type(i: int) -> str | None:
+    """Odd events are typed ``tick``; even ones have the default ``message`` type."""
+    return "tick" if i % 2 else None
+
+
+def _record(key: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
+    log = _LOG.setdefault(key, [])
+    log.append(entry)
+    changed = _LOG_CHANGED.pop(key, None)
+    if changed is not None:
+        changed.set()
+    return log
+
+
+def _int(request: Request, name: str, default: int) -> int:
+    return int(request.query_params.get(name, default))
+
+
+async def events(request: Request) -> EventSourceResponse:
+    n = _int(request, "n", 5)
+    sep = SEPARATORS[request.query_params.get("sep", "crlf")]
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        for i in range(1, n + 1):
+            yield ServerSentEvent(event_data(i), id=str(i), event=event_type(i), sep=sep)
+
+    return EventSourceResponse(stream(), ping=NO_PING, sep=sep)
+
+
+async def retry(request: Request) -> EventSourceResponse:
+    ms = _int(request, "ms", 1234)
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        yield ServerSentEvent(retry=ms)
+        yield ServerSentEvent("after retry", id="r1")
+
+    return EventSourceResponse(stream(), ping=NO_PING)
+
+
+async def ping(request: Request) -> EventSourceResponse:
+    """sse-starlette's own keep-alive pings, counted so the stream's shape is fixed:
+    "before", at least ``count`` ping comments, "after", end (a ping may follow "after")."""
+    count = _int(request, "count", 3)
+    interval = float(request.query_params.get("interval", "0.02"))
+    sent = 0
+    enough = anyio.Event()
+
+    def ping_message() -> ServerSentEvent:
+        # The comment sse-starlette sends by default (": ping - <time>"), counted. The
+        # pinger builds ping k+1 only after it sent ping k, so at the (count+1)-th call
+        # ``count`` pings are on the wire, ahead of "after".
+        nonlocal sent
+        sent += 1
+        if sent > count:
+            enough.set()
+        return ServerSentEvent(comment=f"ping - {datetime.now(timezone.utc)}")
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        yield ServerSentEvent("before", id="p1")
+        await enough.wait()
+        yield ServerSentEvent("after", id="p2")
+
+    return EventSourceResponse(stream(), ping=interval, ping_message_factory=ping_message)
+
+
+async def resume(request: Request) -> Response:
+    """``per`` events per connection, then the response ends (the connection is lost as
+    far as the event stream goes); a reconnect resumes after its Last-Event-ID."""
+    key = request.query_params["key"]
+    total = _int(request, "total", 9)
+    per = _int(request, "per", 3)
+    retry_ms = request.query_params.get("retry")
+    last_id = request.headers.get("last-event-id")
+    body = await request.json() if request.method == "POST" else None
+    entry = {"method": request.method, "last_event_id": last_id, "body": body}
+    _record(key, entry | {name: request.headers.get(name) for name in _LOGGED_HEADERS})
+    start = int(last_id) + 1 if last_id else 1
+    if start > total:
+        return Response(status_code=204)
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        for i in range(start, min(start + per, total + 1)):
+            retry = int(retry_ms) if retry_ms and i == start else None
+            yield JSONServerSentEvent({"i": i, "echo": body}, id=str(i), event="item", retry=retry)
+
+    return EventSourceResponse(stream(), ping=NO_PING)
+
+
+async def endless(request: Request) -> EventSourceResponse:
+    """Events until the client goes away; the log records when the server noticed."""
+    key = request.query_params["key"]
+    _record(key, {"event": "connected"})
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        i = 0
+        try:
+            while True:
+                i += 1
+                yield ServerSentEvent(f"endless {i}", id=str(i))
+                await anyio.sleep(0.005)
+        finally:
+            _record(key, {"event": "closed", "sent": i})
+
+    return EventSourceResponse(stream(), ping=NO_PING)
+
+
+async def chat(request: Request) -> EventSourceResponse:
+    """A POST that streams its answer, as LLM APIs do: JSON chunks, then a final event."""
+    payload = await request.json()
+    prompt = payload["prompt"]
+    words = CHAT_WORDS[: payload.get("max_tokens", len(CHAT_WORDS))]
+    content_type = request.headers.get("content-type")
+
+    async def stream() -> AsyncIterator[dict[str, Any]]:
+        for index, word in enumerate(words):
+            chunk = {"index": index, "delta": word, "prompt": prompt}
+            yield {"event": "token", "id": f"tok-{index}", "data": json.dumps(chunk)}
+        done = {"finish_reason": "stop", "tokens": len(words), "content_type": content_type}
+        yield {"event": "done", "data": json.dumps(done)}
+
+    return EventSourceResponse(stream(), ping=NO_PING)
+
+
+async def flaky(request: Request) -> Response:
+    key = request.query_params["key"]
+    failures = _int(request, "failures", 2)
+    status = _int(request, "status", 503)
+    log = _record(key, {"method": request.method})
+    if len(log) <= failures:
+        return PlainTextResponse("try again", status_code=status, headers={"Retry-After": "0"})
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        yield ServerSentEvent("recovered", id="f1")
+
+    return EventSourceResponse(stream(), ping=NO_PING)
+
+
+async def log(request: Request) -> EventSourceResponse:
+    """A key's log, once it has at least ``min`` entries (a long poll: no client polling)."""
+    key = request.query_params["key"]
+    wanted = _int(request, "min", 0)
+    while len(_LOG.get(key, [])) < wanted:
+        await _LOG_CHANGED.setdefault(key, anyio.Event()).wait()
+    entries = _LOG.get(key, [])
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        yield JSONServerSentEvent(entries, event="log")
+
+    return EventSourceResponse(stream(), ping=NO_PING)
+
+
+async def nocontent(request: Request) -> Response:
+    return Response(status_code=204)
+
+
+async def status(request: Request) -> Response:
+    code = int(request.path_params["code"])
+    return PlainTextResponse(f"status {code} from starlette", status_code=code)
+
+
+# Starlette excludes text/event-stream from compression by default; this mount opts in, so
+# the stream is gzip-compressed and flushed chunk by chunk (Starlette >= 1.5).
+_gzipped = GZipMiddleware(
+    Starlette(routes=[Route("/events", events)]), minimum_size=0, exclude_content_types=()
+)
+
+app = Starlette(
+    routes=[
+        Route("/events", events),
+        Route("/retry", retry),
+        Route("/ping", ping),
+        Route("/resume", resume, methods=["GET", "POST"]),
+        Route("/endless", endless),
+        Route("/chat", chat, methods=["POST"]),
+        Route("/flaky", flaky),
+        Route("/log", log),
+        Route("/nocontent", nocontent),
+        Route("/status/{code:int}", status),
+        Mount("/gz", app=_gzipped),
+    ]
+)
+
+
+async def _serve_uvicorn() -> None:
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()  # startup failed: raise why
+            return
+        await asyncio.sleep(0.01)
+    print(sock.getsockname()[1], flush=True)  # the parent waits for this line
+    await task
+
+
+def main() -> None:
+    """Serve ``app`` with uvicorn on a free loopback port; print the port when ready."""
+    asyncio.run(_serve_uvicorn())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
