@@ -20,6 +20,7 @@ import trustme
 from trio_sse import ServerSentEvent, SSEParser
 from trio_sse.testing import (
     DemoHandler,
+    EndNow,
     Pause,
     RecordedRequest,
     ScriptedResponse,
@@ -301,6 +302,32 @@ async def test_end_reset_aborts_the_connection(server: SSETestServer, framing: s
             error = result.error
     assert isinstance(error, trio.BrokenResourceError)
     assert isinstance(error.__cause__, ConnectionResetError)
+
+
+async def test_end_now_in_the_body_overrides_the_ending(server: SSETestServer) -> None:
+    """EndNow stops the body where it stands and ends the response its own way: here a
+    scripted clean close becomes a truncation after the first item, body cut short."""
+    server.script(ScriptedResponse(body=[BODY[0], EndNow("truncate"), BODY[1]], end="close"))
+    result = await fetch(server)
+    assert result.body == BODY[0]
+    assert result.ending == "truncated"
+
+
+async def test_end_now_from_a_computed_body(server: SSETestServer) -> None:
+    async def body() -> AsyncIterator[bytes | EndNow]:
+        yield b"data: one\n\n"
+        yield EndNow("reset")
+        yield b"data: never sent\n\n"  # pragma: no cover
+
+    server.script(ScriptedResponse(body=body))
+    result = await fetch(server)
+    assert result.body == b"data: one\n\n"
+    assert result.ending == "reset"
+
+
+def test_end_now_rejects_unknown_endings() -> None:
+    with pytest.raises(ValueError, match=r"EndNow\.end"):
+        EndNow("explode")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("framing", FRAMINGS)

@@ -46,6 +46,7 @@ __all__ = [
     "BodyItem",
     "DemoHandler",
     "End",
+    "EndNow",
     "Framing",
     "Handler",
     "Pause",
@@ -74,6 +75,7 @@ End = Literal["close", "hang", "reset", "truncate"]
   the message. With ``framing="close"`` this is indistinguishable from ``close``.
 """
 
+_ENDS = ("close", "hang", "reset", "truncate")
 Framing = Literal["chunked", "content-length", "close"]
 """How the body is delimited: chunked, a Content-Length, or by closing the connection."""
 
@@ -93,12 +95,24 @@ class Pause:
             raise ValueError(f"Pause.seconds must be >= 0, got {self.seconds!r}")
 
 
-BodyItem = bytes | str | Pause
-"""One step of a body script: bytes (one socket write), str (UTF-8) or a Pause."""
+@dataclass(frozen=True)
+class EndNow:
+    """In a body script: stop the body here and end the response as ``end`` says,
+    whatever ``ScriptedResponse.end`` is. Lets a computed body decide, mid-stream,
+    to reset or truncate (fault injection)."""
+
+    end: End
+
+    def __post_init__(self) -> None:
+        if self.end not in _ENDS:
+            raise ValueError(f"EndNow.end must be one of {_ENDS}, got {self.end!r}")
+
+
+BodyItem = bytes | str | Pause | EndNow
+"""One step of a body script: bytes (one socket write), str (UTF-8), a Pause or EndNow."""
 
 _AnyEvent = ServerSentEvent | TypedServerSentEvent[Any]
 _DEFAULT_HEADERS: tuple[tuple[str, str], ...] = (("Content-Type", "text/event-stream"),)
-_ENDS = ("close", "hang", "reset", "truncate")
 _FRAMINGS = ("chunked", "content-length", "close")
 
 
@@ -176,7 +190,7 @@ def sse_stream(*events: _AnyEvent | str | bytes) -> bytes:
     out = bytearray()
     for item in events:
         rendered = _render_item(item)
-        if isinstance(rendered, Pause):
+        if isinstance(rendered, (Pause, EndNow)):
             raise TypeError("sse_stream() renders bytes; Pause only makes sense in a script")
         out += _encode(rendered)
     return bytes(out)
@@ -478,34 +492,46 @@ class _Connection:
         headers = list(response.headers)
         if response.framing == "content-length":
             items = list(_sync_body(response))
-            sent = sum(len(_encode(i)) for i in items if not isinstance(i, Pause))
+            sent = 0
+            for item in items:
+                if isinstance(item, EndNow):
+                    break
+                if not isinstance(item, Pause):
+                    sent += len(_encode(item))
             declared = sent + 1 if response.end == "truncate" else sent
             _set_default_header(headers, "Content-Length", str(declared))
         elif response.framing == "chunked":
             _set_default_header(headers, "Transfer-Encoding", "chunked")
         await self.stream.send_all(_render_head(response.status, headers))
         if items is not None:
-            await self._send_items(items, response.framing)
+            end = await self._send_items(items, response.framing)
         elif _is_async_body(response.body):
-            await self._send_async_body(response)
+            end = await self._send_async_body(response)
         else:
-            await self._send_items(_sync_body(response), response.framing)
-        await self._end(response)
+            end = await self._send_items(_sync_body(response), response.framing)
+        await self._end(response, response.end if end is None else end)
 
-    async def _send_items(self, items: Iterable[BodyItem], framing: Framing) -> None:
+    async def _send_items(self, items: Iterable[BodyItem], framing: Framing) -> End | None:
+        """Send the items; the ending an EndNow item asked for, if any."""
         for item in items:
+            if isinstance(item, EndNow):
+                return item.end
             await self._send_item(item, framing)
+        return None
 
-    async def _send_async_body(self, response: ScriptedResponse) -> None:
+    async def _send_async_body(self, response: ScriptedResponse) -> End | None:
         factory: Callable[[], AsyncIterator[BodyItem]] = response.body  # type: ignore[assignment]
         iterator = factory()
         try:
             async for item in iterator:
+                if isinstance(item, EndNow):
+                    return item.end
                 await self._send_item(item, response.framing)
         finally:
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
                 await aclose()
+        return None
 
     async def _send_item(self, item: BodyItem, framing: Framing) -> None:
         if isinstance(item, Pause):
@@ -517,14 +543,14 @@ class _Connection:
         if data:  # an empty chunk would be the terminator
             await self.stream.send_all(_frame(data, framing))
 
-    async def _end(self, response: ScriptedResponse) -> None:
-        if response.end == "close":
+    async def _end(self, response: ScriptedResponse, end: End) -> None:
+        if end == "close":
             if response.framing == "chunked":
                 await self.stream.send_all(b"0\r\n\r\n")
             await self.close()
-        elif response.end == "truncate":
+        elif end == "truncate":
             await self.close()
-        elif response.end == "reset":
+        elif end == "reset":
             await self.reset()
         else:
             await self.wait_for_peer_to_leave()

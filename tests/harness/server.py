@@ -50,6 +50,7 @@ from trio_sse import ServerSentEvent
 from trio_sse.testing import (
     BodyItem,
     End,
+    EndNow,
     Pause,
     RecordedRequest,
     ScriptedResponse,
@@ -231,18 +232,7 @@ class _Stream:
     log: EventLog
     base: int  # absolute log offset where the body started
     pos: int  # absolute log offset of the next byte to send
-    response: ScriptedResponse | None = None
     pending: list[_Pending] = field(default_factory=list)
-
-
-def _set_end(response: ScriptedResponse, end: End) -> None:
-    """Choose how a streaming response ends, from inside its body.
-
-    SSETestServer reads ``end`` only once the body is exhausted; that is what lets a fault
-    injected into a live connection choose between a clean close, a truncation, a reset
-    and a hang. tests/test_harness.py checks every ending, so a change there shows up.
-    """
-    object.__setattr__(response, "end", end)
 
 
 # -- the server ----------------------------------------------------------------------
@@ -385,7 +375,6 @@ class HarnessServer:
             body=functools.partial(self._stream_body, stream),
             framing=self.framing,  # type: ignore[arg-type]
         )
-        stream.response = response
         return response
 
     async def _stream_body(self, stream: _Stream) -> AsyncIterator[BodyItem]:
@@ -400,8 +389,7 @@ class HarnessServer:
                     if fault.kind == "stall" and fault.seconds is not None:
                         yield Pause(fault.seconds)
                         continue
-                    assert stream.response is not None
-                    _set_end(stream.response, _END_OF[fault.kind])
+                    yield EndNow(_END_OF[fault.kind])
                     return
                 limit = min(log.total_bytes, stream.pos + self.write_size)
                 if due is not None:
