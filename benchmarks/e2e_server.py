@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import socketserver
 import sys
+from typing import ClassVar
 
 SMALL_EVENT = b'data: {"choices":[{"delta":{"content":"hi"}}]}\n\n'
 LARGE_EVENT = b"data: " + b"x" * 65536 + b"\n\n"
@@ -48,7 +49,7 @@ def workloads() -> dict[bytes, tuple[bytes, int]]:
 
 
 class _Handler(socketserver.BaseRequestHandler):
-    responses: dict[bytes, tuple[bytes, int]] = {}
+    responses: ClassVar[dict[bytes, tuple[bytes, int]]] = {}
 
     def handle(self) -> None:
         sock: socket.socket = self.request
