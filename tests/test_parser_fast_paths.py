@@ -15,7 +15,10 @@ from hypothesis import strategies as st
 
 from trio_sse import ServerSentEvent, SSEParser
 
-VALUE_PIECES = [b"x", b"data: ", b"\xc3\xa9", b"\xff", b" ", b":", b"\x00", b"{}", b"\xe2\x82"]
+VALUE_PIECES = [
+    *(b"x", b"data: ", b"\xc3\xa9", b"\xff", b" ", b":", b"\x00", b"{}", b"\xe2\x82"),
+    *(b"\r", b"\r\n", b"\x0b", b"\x1c", b"\xe2\x80\xa8"),  # CR ends a line; the rest do not
+]
 
 values = st.lists(st.sampled_from(VALUE_PIECES), max_size=6).map(b"".join)
 plain_block = values.map(lambda v: b"data: " + v + b"\n\n")
@@ -77,6 +80,12 @@ def test_one_plain_event_per_chunk() -> None:
     assert parser.feed(b"id: 7\n\n") == []
     assert parser.feed(b"data: b\n\n") == [ServerSentEvent("b", id="7")]
     assert parser.feed(b"data: \xff\n\n") == [ServerSentEvent("\ufffd", id="7")]
+
+
+def test_a_cr_inside_a_one_event_chunk_ends_the_line() -> None:
+    parser = SSEParser()
+    assert parser.feed(b"data: a\n\n") == [ServerSentEvent("a")]  # now between blocks
+    assert parser.feed(b"data: a\rb\n\n") == [ServerSentEvent("a")]  # "b" is a field
 
 
 def test_many_plain_events_in_one_chunk_after_a_partial_block() -> None:

@@ -29,6 +29,14 @@ _DIGITS = frozenset(b"0123456789")
 
 
 _new_event = tuple.__new__  # ServerSentEvent's constructor without the Python-level __new__
+_TYPE_NAMES: dict[bytes, str] = {}  # decoded event types: a stream uses a few, over and over
+
+
+def _type_name(raw: bytes) -> str:
+    name = raw.decode("utf-8", "replace")
+    if len(_TYPE_NAMES) < 1024:  # bounded: a hostile stream cannot grow it for ever
+        _TYPE_NAMES[raw] = name
+    return name
 
 
 _MAX_RETRY = 2**63 - 1
@@ -68,10 +76,12 @@ class SSEParser:
         "_committed_id",
         "_data",
         "_data_spill",
+        "_event_id",
         "_event_type",
         "_failed",
         "_finished",
         "_id_buffer",
+        "_idle",
         "_max_event_size",
         "_pending_cr",
         "_retry",
@@ -121,6 +131,11 @@ class SSEParser:
         self._failed: str | None = None  # the message of the error that stopped the parser
         self._finished = False
         self._blocked = False  # failed or finished: one check on the hot path for both
+        # Between blocks with nothing pending (no partial line, no block state, no CR
+        # to pair, no uncommitted id, BOM settled): feed's one-event fast path may run.
+        # Recomputed at the end of every general feed.
+        self._idle = False
+        self._event_id = self._committed_id or None  # the id events get while idle
 
     @property
     def last_event_id(self) -> str | None:
@@ -134,6 +149,22 @@ class SSEParser:
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[ServerSentEvent]:
         """Consume a chunk of the body and return the events it completes."""
+        if (
+            self._idle
+            and type(data) is bytes
+            and data[:6] == b"data: "
+            and data.find(b"\n", 6) == len(data) - 2
+            and data[-1] == 10
+            and 13 not in data
+            and len(data) <= self._max_event_size
+        ):
+            # Exactly one plain data event between blocks, as token streams send them.
+            try:
+                text = data[6:-2].decode()
+            except UnicodeDecodeError:
+                pass
+            else:
+                return [_new_event(ServerSentEvent, (text, None, self._event_id, None, None))]
         if self._blocked:
             self._raise_blocked()
         if type(data) is not bytes:
@@ -146,55 +177,77 @@ class SSEParser:
             self._pending_cr = False
             if data[:1] == b"\n":
                 data = data[1:]
-        if 13 in data:  # b"\r" in data, ten times faster
-            self._pending_cr = data[-1] == 13
-            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-
+        if not data:
+            return []
         events: list[ServerSentEvent] = []
         try:
-            self._feed_blocks(data, events)
+            if self._tail and 10 not in data and 13 not in data:
+                self._extend_tail(data)  # the middle of a long line: two memchr, no split
+            elif 13 in data:
+                self._feed_lines(data, events)  # CR line endings: the general path
+            else:
+                self._feed_blocks(data, events)
         except SSEProtocolError as exc:
             exc.events = events  # what came before the error is not lost
             raise
+        self._event_id = self._committed_id or None
+        self._idle = not (
+            self._tail
+            or self._data
+            or self._block_extras
+            or self._event_type
+            or self._pending_cr
+            or self._id_buffer != self._committed_id
+        )
         return events
 
     def _feed_blocks(self, data: bytes, events: list[ServerSentEvent]) -> None:
-        """Split the chunk where blocks end: the part that finishes the current block
-        (general path), whole blocks (a fast path if they are plain data events),
-        and the start of the next block (general path)."""
-        if self._tail or self._data or self._block_extras:
-            end = data.find(b"\n\n")
+        """An LF-only chunk, split where blocks end: the part that finishes the current
+        block (general path), whole blocks (a fast path if they are plain data events),
+        and the start of the next block (general path). Only one-byte searches run over
+        long stretches: a two-byte ``find`` is ~80 times slower than memchr."""
+        if not self._idle:
+            end = self._end_of_first_block(data)
             if end < 0:
                 self._feed_lines(data, events)
                 return
-            self._feed_lines(data[: end + 2], events)
-            data = data[end + 2 :]
-        elif (
-            data[-2:] == b"\n\n"
-            and data[:6] == b"data: "
-            and data.find(b"\n", 6) == len(data) - 2
-            and len(data) <= self._max_event_size
-        ):
-            # Exactly one plain data event, as token streams send them: no list, no loop.
-            try:
-                text = data[6:-2].decode()
-            except UnicodeDecodeError:
-                pass
-            else:
-                self._committed_id = id_buffer = self._id_buffer
-                self._block_bound = 0
-                events.append(
-                    _new_event(ServerSentEvent, (text, None, id_buffer or None, None, None))
-                )
+            self._feed_lines(data[:end], events)
+            data = data[end:]
+            if not data:
                 return
-        end = data.rfind(b"\n\n")
-        if end >= 0:
-            blocks = data[: end + 2]
+        last_lf = data.rfind(b"\n")
+        if last_lf < 0:
+            self._extend_tail(data)  # the start of the next block's first line
+            return
+        if data[last_lf - 1 : last_lf] == b"\n":
+            end = last_lf + 1
+        else:
+            end = data.rfind(b"\n\n", 0, last_lf)  # back over the next block's lines only
+            end = end + 2 if end >= 0 else -1
+        if end > 0:
+            blocks = data[:end]
             if not self._plain_data_events(blocks, events):
                 self._feed_lines(blocks, events)
-            data = data[end + 2 :]
+            data = data[end:]
         if data:
             self._feed_lines(data, events)
+
+    def _end_of_first_block(self, data: bytes) -> int:
+        """The offset just past the LF of the first blank line, or -1 if it is not near.
+
+        Walks LF to LF (memchr) over at most a few lines; a block with more lines than
+        that is left to the general path whole."""
+        if not self._tail and data[0] == 10:
+            return 1  # the previous chunk ended a line: this LF is a blank line
+        start = 0
+        for _ in range(8):
+            lf = data.find(b"\n", start)
+            if lf < 0:
+                return -1
+            if data[lf + 1 : lf + 2] == b"\n":
+                return lf + 2
+            start = lf + 1
+        return -1
 
     def _plain_data_events(self, blocks: bytes, events: list[ServerSentEvent]) -> bool:
         """Whole blocks that are all exactly ``data: <value>\n\n``, in a few C calls.
@@ -220,38 +273,62 @@ class SSEParser:
         return True
 
     def _feed_lines(self, data: bytes, events: list[ServerSentEvent]) -> None:
-        """The general path: any LF-normalized bytes, continuing the parser's state."""
-        lines = data.split(b"\n")
-        rest = lines.pop()
-        if not lines:
-            if rest:
+        """The general path: any bytes (CR, LF or CRLF endings), continuing the state.
+
+        The block's state lives in locals for the loop (an attribute costs several times
+        a local) and goes back to the parser before anything else can look at it."""
+        lines = data.splitlines()  # bytes.splitlines: only CR, LF and CRLF, in one pass
+        last = data[-1]
+        if last == 13:
+            self._pending_cr = True  # an LF at the start of the next chunk is this CRLF's
+            rest = None
+        elif last == 10:
+            rest = None
+        else:
+            rest = lines.pop()
+            if not lines:
                 self._extend_tail(rest)
-            return
+                return
         size = len(data)
-        if self._tail:
-            size += len(self._tail)
-            self._tail += lines[0]
-            lines[0] = bytes(self._tail)
-            self._tail = bytearray()
         limit = self._max_event_size
-        too_long = size > limit and max(map(len, lines)) > limit
+        tail = self._tail
+        if tail:
+            size += len(tail)
+            tail += lines[0]
+            self._tail = bytearray()
+            if tail[:6] == b"data: " and len(tail) <= limit:
+                # A long data line: drop the field name in place (cheap at the front of
+                # a bytearray) and keep the bytearray as the value, copying nothing.
+                del tail[:6]
+                self._data.append(tail)  # type: ignore[arg-type]  # decoded like bytes
+                del lines[0]
+            else:
+                lines[0] = bytes(tail)
+            del tail
+        too_long = size > limit and max(map(len, lines), default=0) > limit
         if too_long:  # interpret the lines before the first long one, then fail
             del lines[next(i for i, line in enumerate(lines) if len(line) > limit) :]
 
-        # The hot loop: locals only, the common "data: ..." line first, and a block with
-        # nothing but data built without a method call.
         data_lines = self._data
+        event_type = self._event_type
+        id_buffer = self._id_buffer
+        extras = self._block_extras
         dispatched = False
         for line in lines:
             if not line:
                 dispatched = True
-                self._committed_id = self._id_buffer
-                if self._block_extras:
+                if extras:
+                    self._event_type = event_type
+                    self._id_buffer = self._committed_id = id_buffer
                     self._end_block_with_extras(events)
+                    event_type = b""
+                    extras = False
                 elif data_lines:
                     if len(data_lines) > 1:
                         raw = b"\n".join(data_lines)
                         if len(raw) > limit:
+                            self._event_type = event_type
+                            self._id_buffer = id_buffer
                             self._fail_event_size()
                     else:
                         raw = data_lines[0]  # never over the limit: its line was not
@@ -260,12 +337,32 @@ class SSEParser:
                         text = raw.decode()
                     except UnicodeDecodeError:
                         text = raw.decode("utf-8", "replace")
-                    event = (text, None, self._id_buffer or None, None, None)
+                    if event_type:
+                        name = _TYPE_NAMES.get(event_type) or _type_name(event_type)
+                        event_type = b""
+                    else:
+                        name = None
+                    event = (text, name, id_buffer or None, None, None)
                     events.append(_new_event(ServerSentEvent, event))
+                else:
+                    event_type = b""
+                self._committed_id = id_buffer
             elif line[:6] == b"data: ":
                 data_lines.append(line[6:])
+            elif line[:7] == b"event: ":
+                event_type = line[7:]
+            elif line[:4] == b"id: ":
+                if 0 not in line:
+                    id_buffer = line[4:].decode("utf-8", "replace")
             else:
+                self._event_type = event_type
+                self._id_buffer = id_buffer
                 self._field(line)
+                event_type = self._event_type
+                id_buffer = self._id_buffer
+                extras = self._block_extras
+        self._event_type = event_type
+        self._id_buffer = id_buffer
 
         if too_long:
             self._fail(f"a line is longer than max_event_size ({limit} bytes)")
@@ -283,6 +380,7 @@ class SSEParser:
         if self._failed is not None:
             self._raise_blocked()
         self._finished = self._blocked = True
+        self._idle = False
         self._tail = bytearray()
         self._reset_block()
         self._id_buffer = self._committed_id
@@ -307,7 +405,6 @@ class SSEParser:
             self._data.append(value)
         elif field == b"event":
             self._event_type = value
-            self._block_extras = True
         elif field == b"id":
             if b"\0" not in value:
                 self._id_buffer = value.decode("utf-8", "replace")
@@ -410,6 +507,7 @@ class SSEParser:
         self._reset_block()
         self._failed = message
         self._blocked = True
+        self._idle = False
         raise SSEProtocolError(message)
 
     def _raise_blocked(self) -> None:
