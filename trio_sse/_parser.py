@@ -3,9 +3,14 @@
 It works on bytes, not text. CR, LF and ``:`` are ASCII and never occur inside a
 multi-byte UTF-8 sequence, so splitting lines and fields on bytes gives exactly what
 decoding the whole stream first would, and only the values we hand out (data, event
-type, id) are decoded, each in one C call. The line split is one ``bytes.split`` per
-chunk, and a block with nothing but ``data:`` lines (the common case) is dispatched
-inline, without a method call.
+type, id) are decoded, each in one C call.
+
+Speed comes from doing per chunk what C can do and keeping Python off the common
+paths: a chunk is one ``bytes.splitlines`` (CR, LF and CRLF in one pass); the line loop
+keeps the block's state in locals; whole blocks of plain ``data: <value>`` events are
+cut out with ``count``/``split`` and never reach the loop; a chunk holding exactly one
+such event, the usual shape of token streams, returns after a handful of C calls; and
+only one-byte searches (memchr) run over long stretches.
 
 Memory stays linear in the event size: an incomplete line grows in a bytearray, and a
 block that grows past SPILL_SIZE moves its data and comment lines from lists of small
@@ -82,6 +87,7 @@ class SSEParser:
         "_finished",
         "_id_buffer",
         "_idle",
+        "_line_end",
         "_max_event_size",
         "_pending_cr",
         "_retry",
@@ -110,6 +116,7 @@ class SSEParser:
         self._show_comment_events = bool(show_comment_events)
         self._show_retry_events = bool(show_retry_events)
         self._max_event_size = max_event_size
+        self._line_end = max_event_size + 1  # an LF at or past this offset ends a long line
         # Line assembly.
         self._bom_buffer: bytes | None = b""  # None once the leading BOM is settled
         self._pending_cr = False  # the last chunk ended in CR: swallow a leading LF
@@ -153,10 +160,9 @@ class SSEParser:
             self._idle
             and type(data) is bytes
             and data[:6] == b"data: "
-            and data.find(b"\n", 6) == len(data) - 2
+            and data.find(b"\n", 6, self._line_end) == len(data) - 2  # one line, in the limit
             and data[-1] == 10
             and 13 not in data
-            and len(data) <= self._max_event_size
         ):
             # Exactly one plain data event between blocks, as token streams send them.
             try:
@@ -353,7 +359,10 @@ class SSEParser:
                 event_type = line[7:]
             elif line[:4] == b"id: ":
                 if 0 not in line:
-                    id_buffer = line[4:].decode("utf-8", "replace")
+                    try:
+                        id_buffer = line[4:].decode()
+                    except UnicodeDecodeError:
+                        id_buffer = line[4:].decode("utf-8", "replace")
             else:
                 self._event_type = event_type
                 self._id_buffer = id_buffer
