@@ -151,6 +151,9 @@ def _split_url(url: str) -> _URLParts:
     if "@" in parts.netloc:
         raise ValueError(f"URL {url!r} contains credentials; pass an Authorization header instead")
     host = _normalize_host(parts.hostname) if parts.hostname else None
+    if host is not None and "[" in parts.netloc and ":" not in host:
+        # Brackets are for IPv6 only; Python 3.10's urlsplit does not check that itself.
+        raise ValueError(f"invalid URL {url!r}: brackets around a host that is not IPv6")
     raw_target = parts.path + (f"?{parts.query}" if parts.query else "")
     target = _normalize_target(raw_target) if raw_target else None
     return (parts.scheme.lower() or None, host, port, target)
