@@ -372,9 +372,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
 
     async def _connect(
         self, request: PreparedRequest
-    ) -> tuple[
-        trio.abc.Stream, HTTPExchange, SSEResponse, OpenStream | EndStream | Reject | RetryLater
-    ]:
+    ) -> tuple[trio.abc.Stream, HTTPExchange, SSEResponse, _Answer]:
         """Connect, send, and read the head, following redirects, within connect_timeout.
 
         A refusal is returned, not raised: its body is read outside this deadline, so a
