@@ -316,13 +316,20 @@ class SSEParser:
             del lines[next(i for i, line in enumerate(lines) if len(line) > limit) :]
 
         data_lines = self._data
+        add_data = data_lines.append
+        add_event = events.append
+        new_event = _new_event
+        event_class = ServerSentEvent
+        type_names = _TYPE_NAMES
         event_type = self._event_type
         id_buffer = self._id_buffer
+        committed = self._committed_id
         extras = self._block_extras
         dispatched = False
         for line in lines:
             if not line:
                 dispatched = True
+                committed = id_buffer
                 if extras:
                     self._event_type = event_type
                     self._id_buffer = self._committed_id = id_buffer
@@ -333,8 +340,7 @@ class SSEParser:
                     if len(data_lines) > 1:
                         raw = b"\n".join(data_lines)
                         if len(raw) > limit:
-                            self._event_type = event_type
-                            self._id_buffer = id_buffer
+                            self._id_buffer = self._committed_id = id_buffer
                             self._fail_event_size()
                     else:
                         raw = data_lines[0]  # never over the limit: its line was not
@@ -344,25 +350,29 @@ class SSEParser:
                     except UnicodeDecodeError:
                         text = raw.decode("utf-8", "replace")
                     if event_type:
-                        name = _TYPE_NAMES.get(event_type) or _type_name(event_type)
+                        name = type_names.get(event_type) or _type_name(event_type)
                         event_type = b""
                     else:
                         name = None
-                    event = (text, name, id_buffer or None, None, None)
-                    events.append(_new_event(ServerSentEvent, event))
+                    add_event(new_event(event_class, (text, name, id_buffer or None, None, None)))
                 else:
                     event_type = b""
-                self._committed_id = id_buffer
-            elif line[:6] == b"data: ":
-                data_lines.append(line[6:])
-            elif line[:7] == b"event: ":
-                event_type = line[7:]
-            elif line[:4] == b"id: ":
-                if 0 not in line:
+                continue
+            # One partition splits the common "name: value" lines. A known name before
+            # the first ": " is also the text before the first colon, and a line that is
+            # just "data", "event" or "id" has the empty value the standard gives it;
+            # anything else ("data:x", comments, retry, ...) goes to _field.
+            field, _, value = line.partition(b": ")
+            if field == b"data":
+                add_data(value)
+            elif field == b"event":
+                event_type = value
+            elif field == b"id":
+                if 0 not in value:
                     try:
-                        id_buffer = line[4:].decode()
+                        id_buffer = value.decode()
                     except UnicodeDecodeError:
-                        id_buffer = line[4:].decode("utf-8", "replace")
+                        id_buffer = value.decode("utf-8", "replace")
             else:
                 self._event_type = event_type
                 self._id_buffer = id_buffer
@@ -372,6 +382,7 @@ class SSEParser:
                 extras = self._block_extras
         self._event_type = event_type
         self._id_buffer = id_buffer
+        self._committed_id = committed
 
         if too_long:
             self._fail(f"a line is longer than max_event_size ({limit} bytes)")
