@@ -156,21 +156,19 @@ class SSEParser:
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[ServerSentEvent]:
         """Consume a chunk of the body and return the events it completes."""
-        if (
-            self._idle
-            and type(data) is bytes
-            and data[:6] == b"data: "
-            and data.find(b"\n", 6, self._line_end) == len(data) - 2  # one line, in the limit
-            and data[-1] == 10
-            and 13 not in data
-        ):
-            # Exactly one plain data event between blocks, as token streams send them.
+        if self._idle and type(data) is bytes:
             try:
-                text = data[6:-2].decode()
+                if (
+                    data[:6] == b"data: "
+                    and data.find(b"\n", 6, self._line_end) == len(data) - 2  # one line, in limit
+                    and data[-1] == 10
+                    and 13 not in data
+                ):
+                    # Exactly one plain data event between blocks, as token streams send them.
+                    text = data[6:-2].decode()
+                    return [_new_event(ServerSentEvent, (text, None, self._event_id, None, None))]
             except UnicodeDecodeError:
-                pass
-            else:
-                return [_new_event(ServerSentEvent, (text, None, self._event_id, None, None))]
+                pass  # the general path replaces invalid UTF-8
         if self._blocked:
             self._raise_blocked()
         if type(data) is not bytes:
