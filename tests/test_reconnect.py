@@ -140,3 +140,13 @@ def test_parse_retry_after_http_date() -> None:
     assert parse_retry_after(past, NOW) == 0.0
     far = email.utils.formatdate(NOW + 10 * 24 * 3600, usegmt=True)
     assert parse_retry_after(far, NOW) == MAX_RETRY_AFTER
+
+
+def test_backoff_rng_makes_delays_reproducible() -> None:
+    def delays(seed: int) -> list[float | None]:
+        backoff = ExponentialBackoff(maximum=100.0, rng=random.Random(seed))
+        policy = ReconnectPolicy(reconnection_time=1.0, max_attempts=None, backoff=backoff)
+        return [policy.next_delay(float(i)) for i in range(8)]
+
+    assert delays(3) == delays(3)
+    assert delays(3) != delays(4)

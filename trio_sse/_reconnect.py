@@ -11,7 +11,7 @@ import datetime
 import email.utils
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["ExponentialBackoff", "ReconnectPolicy", "parse_retry_after"]
 
@@ -34,6 +34,8 @@ class ExponentialBackoff:
     multiplier: float = 2.0
     maximum: float = 30.0
     reset_after: float = 60.0
+    rng: random.Random | None = field(default=None, compare=False, repr=False)
+    """The source of jitter; pass ``random.Random(seed)`` for reproducible delays."""
 
     def __post_init__(self) -> None:
         if not self.multiplier >= 1.0:
@@ -96,7 +98,7 @@ class ReconnectPolicy:
         self._backoff = backoff
         self._backoff_exponent = 0
         self._opened_at: float | None = None
-        self._random = rng or random.Random()
+        self._random = rng or (backoff.rng if backoff is not None else None) or random.Random()
 
     @property
     def enabled(self) -> bool:
