@@ -150,3 +150,15 @@ def test_backoff_rng_makes_delays_reproducible() -> None:
 
     assert delays(3) == delays(3)
     assert delays(3) != delays(4)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Mon, 01 Jan 99999999999999999999 00:00:00 GMT",  # OverflowError inside the stdlib
+        "Mon, 99 Foo 2024 99:99:99 GMT",
+    ],
+)
+def test_parse_retry_after_absurd_dates_fall_back(value: str) -> None:
+    """A hostile or broken Retry-After never raises: the normal delay applies."""
+    assert parse_retry_after(value, NOW) is None

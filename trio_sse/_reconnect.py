@@ -59,11 +59,12 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         return min(float(value), MAX_RETRY_AFTER)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # asctime dates (and "-0000") carry no zone: HTTP dates are GMT
-        when = when.replace(tzinfo=datetime.timezone.utc)
-    return min(max(0.0, when.timestamp() - now), MAX_RETRY_AFTER)
+        if when.tzinfo is None:  # asctime dates (and "-0000") carry no zone: HTTP dates are GMT
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        seconds = when.timestamp() - now
+    except (TypeError, ValueError, IndexError, OverflowError, OSError):
+        return None  # the server's hint is malformed (or absurd): use the normal delay
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
 class ReconnectPolicy:
