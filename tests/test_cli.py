@@ -96,3 +96,12 @@ def test_stream_rejects_a_bad_header() -> None:
     """A -H without a colon exits with a message naming the header."""
     with pytest.raises(SystemExit, match="bad header"):
         main(["stream", "http://127.0.0.1:1/", "-H", "no colon here"])
+
+
+@pytest.mark.parametrize("count", ["0", "-3"])
+def test_stream_rejects_a_count_below_one(count: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """-n 0 would still print one event; it is a usage error instead."""
+    with pytest.raises(SystemExit) as info:
+        main(["stream", "http://127.0.0.1:1/", "-n", count])
+    assert info.value.code == 2
+    assert "at least 1" in capsys.readouterr().err

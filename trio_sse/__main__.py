@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -39,8 +40,15 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     stream.add_argument("--read-timeout", type=float, default=None)
     stream.add_argument("--comments", action="store_true", help="show comment-only blocks")
-    stream.add_argument("-n", "--max-events", type=int, default=None)
+    stream.add_argument("-n", "--max-events", type=_positive_int, default=None, metavar="N")
     return parser.parse_args(argv)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _print_event(ev: ServerSentEvent) -> None:
@@ -110,6 +118,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader of our output left (``trio-sse stream URL | head``): stop quietly,
+        # and keep Python from complaining again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 0
 
 

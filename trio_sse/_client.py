@@ -350,27 +350,37 @@ class SSEClient:
 async def _session_scope(session: SSESession[Any]) -> AsyncIterator[SSESession[Any]]:
     """Run the session's reader in a nursery of our own for the life of the block.
 
-    Exceptions leave as they are, never wrapped in an ExceptionGroup.
+    The block's own exception leaves exactly as it was raised, re-raised outside our
+    nursery so that it is never wrapped or flattened; the reader's errors leave as
+    themselves, never in an ExceptionGroup.
     """
+    body_error: BaseException | None = None
+    reader_error: BaseException | None = None
+    unreported = None
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(session.run)
             try:
                 yield session
-            except BaseException:
-                await session.aclose()
-                raise
-            # Judged before aclose(), which drops the unread events: a consumer that
-            # left events unread stopped early and is not told of a later error.
-            unreported = session.unreported_error()
+            except BaseException as exc:
+                body_error = exc
+            else:
+                # Judged before aclose(), which drops the unread events: a consumer that
+                # left events unread stopped early and is not told of a later error.
+                unreported = session.unreported_error()
             await session.aclose()
-            if unreported is not None:
-                raise unreported
     except BaseExceptionGroup as group:
-        leaf = _unwrap(group)
-        if leaf is group:
+        # The reader raises only before it started (then the block never ran) and
+        # Cancelled; anything else here is the group itself, a bug to see whole.
+        reader_error = _unwrap(group)
+        if reader_error is group and body_error is None:
             raise
-        raise leaf from leaf.__cause__  # the leaf's own chain, without the group as context
+    if body_error is not None:
+        raise body_error
+    if reader_error is not None:
+        raise reader_error from reader_error.__cause__
+    if unreported is not None:
+        raise unreported
 
 
 def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:

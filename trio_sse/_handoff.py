@@ -23,7 +23,8 @@ __all__ = ["BATCH_BUFFER", "FAIR_SHARE", "INCOMING_BUFFER", "EventHandoff"]
 
 E = TypeVar("E")
 
-BATCH_BUFFER = 8  # batches (network reads) the reader may run ahead of the consumer
+BATCH_BUFFER = 8  # batches the reader may run ahead of the consumer
+MAX_BATCH = 256  # events per batch: with BATCH_BUFFER, at most ~2,300 events wait
 INCOMING_BUFFER = 256  # events, once ``incoming`` is in use
 FAIR_SHARE = 32  # events a consumer takes between two checkpoints
 
@@ -46,6 +47,7 @@ class EventHandoff(Generic[E]):
         self._incoming_send: trio.MemorySendChannel[E] | None = None
         self._incoming: trio.MemoryReceiveChannel[E] | None = None
         self._producer_closed = False
+        self._consumer_closed = False
         self._delivered = 0
         self._unbatched = 0  # events moved from the channel into ``pending``
 
@@ -56,21 +58,30 @@ class EventHandoff(Generic[E]):
 
         Raises trio.BrokenResourceError once the consumer has closed its side.
         """
-        incoming_send = self._incoming_send
-        if incoming_send is None:
+        # One read can hold thousands of tiny events (a compressed body, say): cut it
+        # into batches, so the channel's bound is a bound on events too.
+        for start in range(0, len(events), MAX_BATCH):
+            if self._incoming_send is not None:  # the consumer switched to ``incoming``
+                await self._put_one_by_one(events[start:], on_block)
+                return
+            batch = events[start : start + MAX_BATCH] if len(events) > MAX_BATCH else events
+            self._delivered += len(batch)
             try:
-                self._batch_send.send_nowait(events)
+                self._batch_send.send_nowait(batch)
             except trio.WouldBlock:
                 on_block()
-                await self._batch_send.send(events)
-        else:
-            for event in events:
-                try:
-                    incoming_send.send_nowait(event)
-                except trio.WouldBlock:
-                    on_block()
-                    await incoming_send.send(event)
+                await self._batch_send.send(batch)
+
+    async def _put_one_by_one(self, events: list[E], on_block: Callable[[], None]) -> None:
+        send = self._incoming_send
+        assert send is not None
         self._delivered += len(events)
+        for event in events:
+            try:
+                send.send_nowait(event)
+            except trio.WouldBlock:
+                on_block()
+                await send.send(event)
 
     def close_producer(self) -> None:
         """No more events: the consumer sees EndOfChannel after the queued ones."""
@@ -122,6 +133,7 @@ class EventHandoff(Generic[E]):
 
     def close_consumer(self) -> None:
         """The consumer is gone: drop what is queued and make the reader's put fail."""
+        self._consumer_closed = True
         self.pending.clear()
         self.budget = 0
         self._batch_receive.close()
@@ -130,6 +142,8 @@ class EventHandoff(Generic[E]):
 
     def buffered(self) -> int:
         """Events handed over by the reader and not yet taken by the consumer."""
+        if self._consumer_closed:
+            return 0
         if self._incoming is not None:
             return self._incoming.statistics().current_buffer_used
         return self._delivered - self._unbatched + len(self.pending)

@@ -53,7 +53,7 @@ MAX_REDIRECTS = 10
 ERROR_BODY_LIMIT = 64 * 1024
 #: At most this many decoded bytes per ``next_body`` call, so a compression bomb
 #: costs bounded memory per step.
-BODY_CHUNK_LIMIT = 1024 * 1024
+BODY_CHUNK_LIMIT = 64 * 1024
 #: h11's limit on an incomplete response head; 16 KiB (its default) is too tight for
 #: servers with large cookies or CSP headers.
 MAX_HEAD_SIZE = 64 * 1024

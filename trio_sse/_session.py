@@ -283,6 +283,21 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             if not self._started:
                 raise
             self._error = exc
+        except trio.Cancelled:
+            # Not aclose() (our own scope absorbs that): the task was cancelled from
+            # outside, e.g. with the nursery it was started in. A consumer elsewhere
+            # must not take that for the end of the stream.
+            self._error = SSEError("the session's reader task was cancelled from outside")
+            raise
+        except Exception as exc:
+            # A failure nobody translated is still an SSEError for the consumer (and
+            # never tears down the nursery the reader was started in), original as cause.
+            error = SSEError(f"unexpected error in the session reader: {exc!r}")
+            error.__cause__ = exc
+            self._last_error = error
+            if not self._started:
+                raise error from exc
+            self._error = error
         finally:
             # State first, then the channel, synchronously: a consumer woken by the end
             # of the channel must already see the final state and error.
@@ -404,11 +419,14 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         except OSError as exc:
             error = SSEConnectionError(f"cannot connect to {request.host}:{request.port}: {exc}")
             raise _AttemptFailed(error, exc) from None
+        except (UnicodeError, ValueError) as exc:  # a name the resolver rejects (IDNA)
+            error = SSEConnectionError(f"cannot resolve host {request.host!r}: {exc}")
+            raise error from exc  # not retried: the name will not become valid
         if request.scheme != "https":
             return tcp
-        context = self._options.ssl_context or default_ssl_context()
-        tls = trio.SSLStream(tcp, context, server_hostname=request.host, https_compatible=True)
         try:
+            context = self._options.ssl_context or default_ssl_context()
+            tls = trio.SSLStream(tcp, context, server_hostname=request.host, https_compatible=True)
             await tls.do_handshake()
         except trio.BrokenResourceError as exc:
             await trio.aclose_forcefully(tcp)
@@ -420,6 +438,9 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                 raise error from cause  # not retried: a bad certificate does not heal
             error = SSEConnectionError(f"TLS handshake with {request.host} failed: {cause or exc}")
             raise _AttemptFailed(error, cause or exc) from None
+        except (ssl.SSLError, ValueError) as exc:  # a context that cannot make client sockets
+            await trio.aclose_forcefully(tcp)
+            raise SSEConnectionError(f"cannot start TLS with {request.host}: {exc}") from exc
         except BaseException:
             await trio.aclose_forcefully(tcp)
             raise
