@@ -234,3 +234,14 @@ def test_str_parses_back_to_the_same_event(event: ServerSentEvent) -> None:
     """The rendering is the wire format the parser reads back into an equal event."""
     parser = SSEParser(show_comment_events=True, show_retry_events=True)
     assert parser.feed(str(event).encode()) == [event]
+
+
+def test_replace_makes_a_changed_copy() -> None:
+    event = ServerSentEvent("a", event="e", id="1")
+    changed = event.replace(data="b", retry=5)
+    assert changed == ServerSentEvent("b", event="e", id="1", retry=5)
+    assert event == ServerSentEvent("a", event="e", id="1")
+    typed = TypedServerSentEvent({"x": 1}, id="2").replace(data=[1])
+    assert typed == TypedServerSentEvent([1], id="2")
+    with pytest.raises(TypeError, match="colour"):
+        event.replace(colour="red")

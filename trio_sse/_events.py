@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 __all__ = ["ServerSentEvent", "TypedServerSentEvent"]
 
 T = TypeVar("T")
+R = TypeVar("R", bound="_EventRecord")
 _FIELDS = ("data", "event", "id", "retry", "comments")
 
 
@@ -80,6 +81,15 @@ class _EventRecord(tuple):  # type: ignore[type-arg]
         return NotImplemented
 
     __le__ = __gt__ = __ge__ = __lt__
+
+    def replace(self: R, **changes: Any) -> R:
+        """A copy with some fields changed, as ``dataclasses.replace`` would make."""
+        unknown = set(changes).difference(_FIELDS)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field {sorted(unknown)[0]!r}")
+        fields = dict(zip(_FIELDS, self[:], strict=True))
+        fields.update(changes)
+        return type(self)(**fields)
 
     def __getnewargs__(self) -> tuple[Any, ...]:
         return tuple(self[:])
