@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar, overload
 import trio
 
 from ._events import ServerSentEvent, TypedServerSentEvent
-from ._parser import DEFAULT_MAX_EVENT_SIZE
+from ._parser import DEFAULT_MAX_EVENT_SIZE, check_last_event_id
 from ._protocol import PreparedRequest, _check_headers, prepare_request
 from ._reconnect import ExponentialBackoff
 from ._session import SessionOptions, SSESession
@@ -314,11 +314,7 @@ class SSEClient:
             config = replace(config, **overrides)
         if deserialize is not None and not callable(deserialize):
             raise TypeError("deserialize must be a callable taking the data string")
-        if last_event_id is not None:
-            if not isinstance(last_event_id, str):
-                raise TypeError(f"last_event_id must be a str, not {type(last_event_id).__name__}")
-            if any(c in last_event_id for c in "\0\r\n"):
-                raise ValueError("last_event_id must not contain NUL, CR or LF")
+        check_last_event_id(last_event_id)
         request: PreparedRequest = prepare_request(
             url,
             scheme=scheme,

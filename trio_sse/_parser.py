@@ -25,7 +25,7 @@ from __future__ import annotations
 from ._events import ServerSentEvent
 from ._exceptions import SSEProtocolError
 
-__all__ = ["DEFAULT_MAX_EVENT_SIZE", "SSEParser"]
+__all__ = ["DEFAULT_MAX_EVENT_SIZE", "SSEParser", "check_last_event_id"]
 
 DEFAULT_MAX_EVENT_SIZE = 16 * 2**20
 SPILL_SIZE = 64 * 1024  # a block buffering more than this is compacted and measured
@@ -56,6 +56,16 @@ def _parse_retry(digits: bytes) -> int:
     return min(int(digits), _MAX_RETRY)
 
 
+def check_last_event_id(value: object) -> None:
+    """An id to resume from must be a str a stream could have set: no NUL, CR or LF."""
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise TypeError(f"last_event_id must be a str or None, not {type(value).__name__}")
+    if any(c in value for c in "\0\r\n"):
+        raise ValueError("last_event_id must not contain NUL, CR or LF")
+
+
 class SSEParser:
     """Turn the bytes of one response body into ServerSentEvents.
 
@@ -84,7 +94,6 @@ class SSEParser:
         "_event_id",
         "_event_type",
         "_failed",
-        "_finished",
         "_id_buffer",
         "_idle",
         "_line_end",
@@ -108,11 +117,7 @@ class SSEParser:
             raise TypeError(f"max_event_size must be an int, not {type(max_event_size).__name__}")
         if max_event_size < 1:
             raise ValueError(f"max_event_size must be positive, got {max_event_size}")
-        if last_event_id is not None:
-            if not isinstance(last_event_id, str):
-                raise TypeError("last_event_id must be a str or None")
-            if any(c in last_event_id for c in "\0\r\n"):
-                raise ValueError("last_event_id must not contain NUL, CR or LF")
+        check_last_event_id(last_event_id)
         self._show_comment_events = bool(show_comment_events)
         self._show_retry_events = bool(show_retry_events)
         self._max_event_size = max_event_size
@@ -136,7 +141,6 @@ class SSEParser:
         self._committed_id = self._id_buffer
         self._retry: int | None = None
         self._failed: str | None = None  # the message of the error that stopped the parser
-        self._finished = False
         self._blocked = False  # failed or finished: one check on the hot path for both
         # Between blocks with nothing pending (no partial line, no block state, no CR
         # to pair, no uncommitted id, BOM settled): feed's one-event fast path may run.
@@ -397,7 +401,7 @@ class SSEParser:
         """End the body. An incomplete line or block is discarded, never dispatched."""
         if self._failed is not None:
             self._raise_blocked()
-        self._finished = self._blocked = True
+        self._blocked = True
         self._idle = False
         self._tail = bytearray()
         self._reset_block()
