@@ -191,48 +191,16 @@ class SSEClient:
     ) -> AbstractAsyncContextManager[SSESession[TypedServerSentEvent[T]]]: ...
 
     def sse(
-        self,
-        url: str | None = None,
-        *,
-        scheme: str | None = None,
-        host: str | None = None,
-        port: int | None = None,
-        path: str | None = None,
-        method: str = "GET",
-        headers: HeadersArg = None,
-        content: bytes | str | None = None,
-        json: Any = None,
-        reconnection_time: float | _Unset = UNSET,
-        max_reconnection_attempts: int | _Unset | None = UNSET,
-        show_comment_events: bool | _Unset = UNSET,
-        show_retry_events: bool | _Unset = UNSET,
-        last_event_id: str | None = None,
-        deserialize: Callable[[str], Any] | None = None,
+        self, url: str | None = None, **options: Any
     ) -> AbstractAsyncContextManager[SSESession[Any]]:
         """Open a session for the duration of an ``async with`` block.
 
         Entering waits until the server has accepted the stream (retrying first
         attempts if reconnection is on) and raises if it refuses; leaving closes
-        the connection at once, whether or not all events were read.
+        the connection at once, whether or not all events were read. The keywords
+        are those of the overloads above; an unknown one is a TypeError here.
         """
-        options = self._session_options(
-            url,
-            scheme=scheme,
-            host=host,
-            port=port,
-            path=path,
-            method=method,
-            headers=headers,
-            content=content,
-            json=json,
-            reconnection_time=reconnection_time,
-            max_reconnection_attempts=max_reconnection_attempts,
-            show_comment_events=show_comment_events,
-            show_retry_events=show_retry_events,
-            last_event_id=last_event_id,
-            deserialize=deserialize,
-        )
-        return _session_scope(SSESession[Any](options))
+        return _session_scope(SSESession[Any](self._session_options(url, **options)))
 
     async def sse_session(
         self,
@@ -282,23 +250,25 @@ class SSEClient:
 
     def _session_options(
         self,
-        url: str | None,
+        url: str | None = None,
         *,
-        scheme: str | None,
-        host: str | None,
-        port: int | None,
-        path: str | None,
-        method: str,
-        headers: HeadersArg,
-        content: bytes | str | None,
-        json: Any,
-        reconnection_time: float | _Unset,
-        max_reconnection_attempts: int | _Unset | None,
-        show_comment_events: bool | _Unset,
-        show_retry_events: bool | _Unset,
-        last_event_id: str | None,
-        deserialize: Callable[[str], Any] | None,
+        scheme: str | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        path: str | None = None,
+        method: str = "GET",
+        headers: HeadersArg = None,
+        content: bytes | str | None = None,
+        json: Any = None,
+        reconnection_time: float | _Unset = UNSET,
+        max_reconnection_attempts: int | _Unset | None = UNSET,
+        show_comment_events: bool | _Unset = UNSET,
+        show_retry_events: bool | _Unset = UNSET,
+        last_event_id: str | None = None,
+        deserialize: Callable[[str], Any] | None = None,
     ) -> SessionOptions:
+        """The call's options merged over the client's and validated: the one place
+        that knows the per-call keywords (``sse`` forwards them as they came)."""
         config = self.config
         overrides: dict[str, Any] = {
             name: value
