@@ -511,6 +511,10 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         """Feed body bytes to the parser and events to the consumer until the stream ends."""
         read_timeout = self._options.read_timeout
         with trio.CancelScope() as silence:
+
+            def stop_the_silence_clock() -> None:
+                silence.deadline = math.inf  # waiting on the consumer is not silence
+
             while True:
                 try:
                     body = exchange.next_body()
@@ -523,17 +527,17 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                     try:
                         events = parser.feed(body)
                     except SSEProtocolError as exc:
-                        await self._deliver(exc.events, silence)  # then the error, in order
+                        await self._deliver(exc.events, stop_the_silence_clock)  # then the error
                         raise
                     if events:
-                        await self._deliver(events, silence)
+                        await self._deliver(events, stop_the_silence_clock)
                     continue
                 if read_timeout is not None:
                     silence.deadline = trio.current_time() + read_timeout
                 exchange.feed(await self._receive(stream))
         raise _AttemptFailed(SSETimeoutError(f"no data for read_timeout={read_timeout}s"))
 
-    async def _deliver(self, events: list[Any], silence: trio.CancelScope) -> None:
+    async def _deliver(self, events: list[Any], on_block: Callable[[], None]) -> None:
         """Hand one read's events to the consumer; a failing ``deserialize`` ends the
         stream only after the good events before it were delivered."""
         failure: SSEDeserializationError | None = None
@@ -546,13 +550,9 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             except SSEDeserializationError as exc:
                 failure = exc
             events = typed
-
-        def stop_the_silence_clock() -> None:
-            silence.deadline = math.inf  # waiting on the consumer is not silence
-
         try:
             if events:
-                await self._handoff.put(events, stop_the_silence_clock)
+                await self._handoff.put(events, on_block)
         except trio.BrokenResourceError:
             raise _ConsumerGone from None
         self._events += len(events)
