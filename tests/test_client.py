@@ -3,8 +3,10 @@ options it merges, the arguments it refuses, and how it judges responses."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gzip
+import inspect
 import itertools
 import json
 import socket
@@ -19,6 +21,7 @@ import trio_sse
 from trio_sse import (
     ServerSentEvent,
     SSEClient,
+    SSEConfig,
     SSEConnectionError,
     SSEDeserializationError,
     SSEResponseError,
@@ -26,6 +29,7 @@ from trio_sse import (
     TypedServerSentEvent,
     open_sse_session,
 )
+from trio_sse._client import CallOptions, ClientOptions
 from trio_sse._protocol import MAX_REDIRECTS
 from trio_sse.testing import (
     RecordedRequest,
@@ -371,6 +375,44 @@ async def test_bad_call_arguments(
                 functools.partial(SSEClient().sse_session, url or server.url, **kwargs)
             )
     assert server.statistics().connections_total == 0
+
+
+async def test_unknown_keyword_names_the_public_function(server: SSETestServer) -> None:
+    """A typo is a TypeError at the call that names the function the user called, as
+    Python's own message would, never a private helper; nothing connects."""
+    client = SSEClient()
+    with pytest.raises(TypeError, match=r"^SSEClient\.sse\(\) got .* 'reconect_time'$"):
+        client.sse(server.url, reconect_time=1)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match=r"^open_sse_session\(\) got .* 'read_timeot'$"):
+        open_sse_session(server.url, read_timeot=1)  # type: ignore[call-overload]
+    # A client-only option is not a per-call one.
+    with pytest.raises(TypeError, match=r"^SSEClient\.sse\(\) got .* 'read_timeout'$"):
+        client.sse(server.url, read_timeout=1)  # type: ignore[call-overload]
+    bad = functools.partial(client.sse_session, server.url, jsn={})  # type: ignore[call-arg]
+    async with trio.open_nursery() as nursery:
+        with pytest.raises(TypeError, match=r"^SSEClient\.sse_session\(\) got .* 'jsn'$"):
+            await nursery.start(bad)
+    assert server.statistics().connections_total == 0
+
+
+def test_option_definitions_agree() -> None:
+    """ClientOptions lists exactly SSEClient's keywords and SSEConfig's fields, and every
+    per-call override of a client setting is one SSEConfig has: adding an option in one
+    place and forgetting another fails here."""
+    init = inspect.signature(SSEClient.__init__).parameters
+    client_keywords = {name for name, p in init.items() if p.kind is p.KEYWORD_ONLY}
+    assert set(ClientOptions.__optional_keys__) == client_keywords
+    assert client_keywords == {f.name for f in dataclasses.fields(SSEConfig)}
+    shared = set(CallOptions.__optional_keys__) & client_keywords
+    assert shared == {
+        "reconnection_time",
+        "max_reconnection_attempts",
+        "show_comment_events",
+        "show_retry_events",
+        "headers",
+    }
+    for name in shared:  # the same type on both sides (OpenOptions merges them)
+        assert ClientOptions.__annotations__[name] == CallOptions.__annotations__[name]
 
 
 @pytest.mark.parametrize(

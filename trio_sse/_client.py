@@ -7,14 +7,13 @@ connection is made, so a typo is a ValueError or TypeError where it was written.
 
 from __future__ import annotations
 
-import enum
 import math
 import ssl
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, overload
 
 import trio
 
@@ -26,18 +25,72 @@ from ._session import SessionOptions, SSESession
 
 if sys.version_info < (3, 11):  # trio depends on the backport there
     from exceptiongroup import BaseExceptionGroup
+if TYPE_CHECKING:  # typing.Unpack is 3.11+; runtime dependencies stay trio and h11
+    from typing_extensions import Unpack
 
-__all__ = ["SSEClient", "SSEConfig", "open_sse_session"]
+__all__ = [
+    "CallOptions",
+    "ClientOptions",
+    "OpenOptions",
+    "SSEClient",
+    "SSEConfig",
+    "open_sse_session",
+]
 
 T = TypeVar("T")
 HeadersArg = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
 
-class _Unset(enum.Enum):
-    UNSET = enum.auto()
+class CallOptions(TypedDict, total=False):
+    """The per-call keywords of ``SSEClient.sse`` and ``SSEClient.sse_session`` (and of
+    ``open_sse_session``), besides ``url`` and ``deserialize``: the one definition both
+    mypy and the runtime check read. An option left out takes the client's value."""
+
+    scheme: str | None  # with host/port/path instead of a URL
+    host: str | None
+    port: int | None
+    path: str | None
+    method: str  # default "GET"
+    headers: HeadersArg  # replace the client's headers of the same name
+    content: bytes | str | None  # the request body, re-sent on every reconnect
+    json: Any  # a body encoded as JSON, with Content-Type: application/json
+    reconnection_time: float
+    max_reconnection_attempts: int | None
+    show_comment_events: bool
+    show_retry_events: bool
+    last_event_id: str | None  # the ID the first request resumes from
 
 
-UNSET: Literal[_Unset.UNSET] = _Unset.UNSET
+class ClientOptions(TypedDict, total=False):
+    """The keywords of ``SSEClient()``, for ``open_sse_session`` (see SSEConfig)."""
+
+    reconnection_time: float
+    max_reconnection_attempts: int | None
+    backoff: ExponentialBackoff | None
+    show_comment_events: bool
+    show_retry_events: bool
+    headers: HeadersArg
+    read_timeout: float | None
+    connect_timeout: float | None
+    max_event_size: int
+    ssl_context: ssl.SSLContext | None
+
+
+class OpenOptions(ClientOptions, CallOptions, total=False):
+    """The keywords of ``open_sse_session``: the client's and the call's."""
+
+
+_CALL_OPTIONS = frozenset(CallOptions.__optional_keys__)
+# Per-call options that override a field of the client's SSEConfig when given.
+_CONFIG_OVERRIDES = (_CALL_OPTIONS & frozenset(ClientOptions.__optional_keys__)) - {"headers"}
+_CLIENT_ONLY = frozenset(ClientOptions.__optional_keys__) - _CALL_OPTIONS
+
+
+def _check_keywords(function: str, options: Mapping[str, object], known: frozenset[str]) -> None:
+    """TypeError naming the public function the user called, as Python's own would."""
+    for name in options:
+        if name not in known:
+            raise TypeError(f"{function}() got an unexpected keyword argument {name!r}")
 
 
 def _check_seconds(name: str, value: object, *, optional: bool) -> None:
@@ -153,20 +206,8 @@ class SSEClient:
         self,
         url: str | None = None,
         *,
-        scheme: str | None = None,
-        host: str | None = None,
-        port: int | None = None,
-        path: str | None = None,
-        method: str = "GET",
-        headers: HeadersArg = None,
-        content: bytes | str | None = None,
-        json: Any = None,
-        reconnection_time: float | _Unset = UNSET,
-        max_reconnection_attempts: int | _Unset | None = UNSET,
-        show_comment_events: bool | _Unset = UNSET,
-        show_retry_events: bool | _Unset = UNSET,
-        last_event_id: str | None = None,
         deserialize: None = None,
+        **options: Unpack[CallOptions],
     ) -> AbstractAsyncContextManager[SSESession[ServerSentEvent]]: ...
 
     @overload
@@ -174,127 +215,75 @@ class SSEClient:
         self,
         url: str | None = None,
         *,
-        scheme: str | None = None,
-        host: str | None = None,
-        port: int | None = None,
-        path: str | None = None,
-        method: str = "GET",
-        headers: HeadersArg = None,
-        content: bytes | str | None = None,
-        json: Any = None,
-        reconnection_time: float | _Unset = UNSET,
-        max_reconnection_attempts: int | _Unset | None = UNSET,
-        show_comment_events: bool | _Unset = UNSET,
-        show_retry_events: bool | _Unset = UNSET,
-        last_event_id: str | None = None,
         deserialize: Callable[[str], T],
+        **options: Unpack[CallOptions],
     ) -> AbstractAsyncContextManager[SSESession[TypedServerSentEvent[T]]]: ...
 
     def sse(
-        self, url: str | None = None, **options: Any
+        self,
+        url: str | None = None,
+        *,
+        deserialize: Callable[[str], Any] | None = None,
+        **options: Unpack[CallOptions],
     ) -> AbstractAsyncContextManager[SSESession[Any]]:
         """Open a session for the duration of an ``async with`` block.
 
         Entering waits until the server has accepted the stream (retrying first
         attempts if reconnection is on) and raises if it refuses; leaving closes
         the connection at once, whether or not all events were read. The keywords
-        are those of the overloads above; an unknown one is a TypeError here.
+        are those of CallOptions; an unknown one is a TypeError here.
         """
-        return _session_scope(SSESession[Any](self._session_options(url, **options)))
+        _check_keywords("SSEClient.sse", options, _CALL_OPTIONS)
+        session_options = self._session_options(url, deserialize, options)
+        return _session_scope(SSESession[Any](session_options))
 
     async def sse_session(
         self,
         url: str | None = None,
         *,
-        scheme: str | None = None,
-        host: str | None = None,
-        port: int | None = None,
-        path: str | None = None,
-        method: str = "GET",
-        headers: HeadersArg = None,
-        content: bytes | str | None = None,
-        json: Any = None,
-        reconnection_time: float | _Unset = UNSET,
-        max_reconnection_attempts: int | _Unset | None = UNSET,
-        show_comment_events: bool | _Unset = UNSET,
-        show_retry_events: bool | _Unset = UNSET,
-        last_event_id: str | None = None,
         deserialize: Callable[[str], Any] | None = None,
         task_status: trio.TaskStatus[SSESession[Any]] = trio.TASK_STATUS_IGNORED,
+        **options: Unpack[CallOptions],
     ) -> None:
         """The reading task of an open session, for ``session = await nursery.start(...)``.
 
         ``nursery.start`` passes positional arguments only: use ``functools.partial``
-        for options. The task returns when the stream ends or ``session.aclose()``
-        is called; errors after the start are raised to the session's consumer, so
-        they never tear down your nursery.
+        for options (those of CallOptions). The task returns when the stream ends or
+        ``session.aclose()`` is called; errors after the start are raised to the
+        session's consumer, so they never tear down your nursery.
         """
-        options = self._session_options(
-            url,
-            scheme=scheme,
-            host=host,
-            port=port,
-            path=path,
-            method=method,
-            headers=headers,
-            content=content,
-            json=json,
-            reconnection_time=reconnection_time,
-            max_reconnection_attempts=max_reconnection_attempts,
-            show_comment_events=show_comment_events,
-            show_retry_events=show_retry_events,
-            last_event_id=last_event_id,
-            deserialize=deserialize,
-        )
-        await SSESession[Any](options).run(task_status)
+        _check_keywords("SSEClient.sse_session", options, _CALL_OPTIONS)
+        session_options = self._session_options(url, deserialize, options)
+        await SSESession[Any](session_options).run(task_status)
 
     def _session_options(
         self,
-        url: str | None = None,
-        *,
-        scheme: str | None = None,
-        host: str | None = None,
-        port: int | None = None,
-        path: str | None = None,
-        method: str = "GET",
-        headers: HeadersArg = None,
-        content: bytes | str | None = None,
-        json: Any = None,
-        reconnection_time: float | _Unset = UNSET,
-        max_reconnection_attempts: int | _Unset | None = UNSET,
-        show_comment_events: bool | _Unset = UNSET,
-        show_retry_events: bool | _Unset = UNSET,
-        last_event_id: str | None = None,
-        deserialize: Callable[[str], Any] | None = None,
+        url: str | None,
+        deserialize: Callable[[str], Any] | None,
+        options: CallOptions,
     ) -> SessionOptions:
-        """The call's options merged over the client's and validated: the one place
-        that knows the per-call keywords (``sse`` forwards them as they came)."""
+        """The call's options merged over the client's and validated (the keywords
+        were checked against CallOptions by the public method the user called)."""
         config = self.config
         overrides: dict[str, Any] = {
-            name: value
-            for name, value in (
-                ("reconnection_time", reconnection_time),
-                ("max_reconnection_attempts", max_reconnection_attempts),
-                ("show_comment_events", show_comment_events),
-                ("show_retry_events", show_retry_events),
-            )
-            if value is not UNSET
+            name: value for name, value in options.items() if name in _CONFIG_OVERRIDES
         }
         if overrides:
             config = replace(config, **overrides)
         if deserialize is not None and not callable(deserialize):
             raise TypeError("deserialize must be a callable taking the data string")
+        last_event_id = options.get("last_event_id")
         check_last_event_id(last_event_id)
         request: PreparedRequest = prepare_request(
             url,
-            scheme=scheme,
-            host=host,
-            port=port,
-            path=path,
-            method=method,
-            headers=_merge_headers(config.headers, _header_items(headers)),
-            content=content,
-            json=json,
+            scheme=options.get("scheme"),
+            host=options.get("host"),
+            port=options.get("port"),
+            path=options.get("path"),
+            method=options.get("method", "GET"),
+            headers=_merge_headers(config.headers, _header_items(options.get("headers"))),
+            content=options.get("content"),
+            json=options.get("json"),
         )
         return SessionOptions(
             request=request,
@@ -379,7 +368,7 @@ def open_sse_session(
     url: str | None = None,
     *,
     deserialize: None = None,
-    **options: Any,
+    **options: Unpack[OpenOptions],
 ) -> AbstractAsyncContextManager[SSESession[ServerSentEvent]]: ...
 
 
@@ -388,7 +377,7 @@ def open_sse_session(
     url: str | None = None,
     *,
     deserialize: Callable[[str], T],
-    **options: Any,
+    **options: Unpack[OpenOptions],
 ) -> AbstractAsyncContextManager[SSESession[TypedServerSentEvent[T]]]: ...
 
 
@@ -396,18 +385,20 @@ def open_sse_session(
     url: str | None = None,
     *,
     deserialize: Callable[[str], Any] | None = None,
-    **options: Any,
+    **options: Unpack[OpenOptions],
 ) -> AbstractAsyncContextManager[SSESession[Any]]:
     """``async with open_sse_session(url, **options) as events: async for ev in events``.
 
     Shorthand for ``SSEClient(**client_options).sse(url, **call_options)``: options
-    are the keyword arguments of SSEClient and of SSEClient.sse.
+    are the keyword arguments of SSEClient and of SSEClient.sse (OpenOptions).
     """
-    client_options = {k: options.pop(k) for k in list(options) if k in _CLIENT_ONLY}
+    _check_keywords("open_sse_session", options, _OPEN_OPTIONS)
+    client_options: dict[str, Any] = {}
+    call_options: dict[str, Any] = {}
+    for name, value in options.items():
+        (client_options if name in _CLIENT_ONLY else call_options)[name] = value
     client = SSEClient(**client_options)
-    return client.sse(url, deserialize=deserialize, **options)
+    return client.sse(url, deserialize=deserialize, **call_options)
 
 
-_CLIENT_ONLY = frozenset(
-    {"backoff", "read_timeout", "connect_timeout", "max_event_size", "ssl_context"}
-)
+_OPEN_OPTIONS = frozenset(OpenOptions.__optional_keys__)
