@@ -30,7 +30,7 @@ from trio_sse import (
     open_sse_session,
 )
 from trio_sse._client import CallOptions, ClientOptions
-from trio_sse._protocol import MAX_REDIRECTS
+from trio_sse._judge import MAX_REDIRECTS
 from trio_sse.testing import (
     RecordedRequest,
     ScriptedResponse,

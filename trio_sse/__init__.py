@@ -15,9 +15,10 @@ from ._exceptions import (
     SSEResponseError,
     SSETimeoutError,
 )
+from ._headers import Headers
 from ._parser import SSEParser
-from ._protocol import Headers, SSEResponse
 from ._reconnect import ExponentialBackoff
+from ._response import SSEResponse
 from ._session import SessionState, SessionStatistics, SSESession
 from ._version import __version__
 

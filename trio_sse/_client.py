@@ -19,8 +19,8 @@ import trio
 
 from ._events import ServerSentEvent, TypedServerSentEvent
 from ._parser import DEFAULT_MAX_EVENT_SIZE, check_last_event_id
-from ._protocol import PreparedRequest, _check_headers, prepare_request
 from ._reconnect import ExponentialBackoff
+from ._request import PreparedRequest, check_headers, prepare_request
 from ._session import SessionOptions, SSESession
 
 if sys.version_info < (3, 11):  # trio depends on the backport there
@@ -191,7 +191,7 @@ class SSEClient:
             backoff=backoff,
             show_comment_events=show_comment_events,
             show_retry_events=show_retry_events,
-            headers=tuple(_check_headers(_header_items(headers))),  # fail here, not per call
+            headers=tuple(check_headers(_header_items(headers))),  # fail here, not per call
             read_timeout=read_timeout,
             connect_timeout=connect_timeout,
             max_event_size=max_event_size,

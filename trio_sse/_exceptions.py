@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._events import ServerSentEvent
-    from ._protocol import SSEResponse
+    from ._response import SSEResponse
 
 __all__ = [
     "SSEConnectionError",

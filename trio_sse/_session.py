@@ -1,6 +1,7 @@
 """SSESession: the Trio driver that moves bytes between a socket and the parser.
 
-Everything that decides lives in the sans-IO modules (_parser, _protocol, _reconnect);
+Everything that decides lives in the sans-IO modules (_parser, _request, _exchange,
+_judge, _reconnect);
 this module only connects, reads, sleeps and cancels. One reader task per session
 runs the reconnect loop; each connection lives inside that task and is closed before
 the next one opens, so cancelling the session's cancel scope ends everything at once.
@@ -33,20 +34,13 @@ from ._exceptions import (
     SSEResponseError,
     SSETimeoutError,
 )
+from ._exchange import HTTPExchange
 from ._handoff import EventHandoff
+from ._judge import EndStream, FollowRedirect, OpenStream, Reject, RetryLater, judge_response
 from ._parser import SSEParser
-from ._protocol import (
-    EndStream,
-    FollowRedirect,
-    HTTPExchange,
-    OpenStream,
-    PreparedRequest,
-    Reject,
-    RetryLater,
-    SSEResponse,
-    judge_response,
-)
 from ._reconnect import ExponentialBackoff, ReconnectPolicy, parse_retry_after
+from ._request import PreparedRequest
+from ._response import SSEResponse
 
 __all__ = ["SSESession", "SessionOptions", "SessionState", "SessionStatistics"]
 

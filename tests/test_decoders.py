@@ -1,0 +1,141 @@
+"""Content-Encoding: gzip, deflate (wrapped or raw), identity and unknown codings."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.http_helpers import GET, HEAD_SSE, framed, pieces, run, split_at
+from trio_sse import SSEConnectionError, SSEProtocolError
+from trio_sse._exchange import BODY_CHUNK_LIMIT, HTTPExchange
+
+# --------------------------------------------------------------------------- Content-Encoding
+
+PAYLOAD = b"".join(b"id: %d\ndata: event number %d\n\n" % (i, i) for i in range(2000))
+
+
+def deflate_raw(data: bytes) -> bytes:
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
+
+
+ENCODINGS = {
+    "gzip": gzip.compress(PAYLOAD),
+    "x-gzip": gzip.compress(PAYLOAD),
+    "GZIP": gzip.compress(PAYLOAD),
+    "deflate": zlib.compress(PAYLOAD),
+    "deflate-raw": deflate_raw(PAYLOAD),
+    "gzip-multi": gzip.compress(PAYLOAD[:1000]) + gzip.compress(PAYLOAD[1000:]),
+    "gzip-trailing-garbage": gzip.compress(PAYLOAD) + b"\x00\x00junk",
+    "identity": PAYLOAD,
+    "gzip, identity": gzip.compress(PAYLOAD),
+}
+
+
+def encoded(name: str, kind: str = "chunked") -> bytes:
+    coding = name.split("-")[0] if name not in ("x-gzip", "gzip, identity") else name
+    return framed(kind, ENCODINGS[name], b"Content-Encoding: %s\r\n" % coding.encode())
+
+
+@pytest.mark.parametrize("kind", ["chunked", "length", "close"])
+@pytest.mark.parametrize("name", sorted(ENCODINGS))
+def test_content_encodings_decode_in_tiny_pieces(name: str, kind: str) -> None:
+    exchange, _, body = run(pieces(encoded(name, kind), "threes"))
+    assert body == PAYLOAD
+    assert exchange.complete
+
+
+def test_empty_compressed_bodies() -> None:
+    for coding in (b"gzip", b"deflate"):
+        data = HEAD_SSE + b"Content-Encoding: %s\r\nContent-Length: 0\r\n\r\n" % coding
+        exchange, _, body = run([data], eof=False)
+        assert (body, exchange.complete) == (b"", True)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"this is not gzip at all",
+        gzip.compress(PAYLOAD)[:50] + b"\xff" * 50 + gzip.compress(PAYLOAD)[100:],
+        gzip.compress(PAYLOAD)[:-8] + b"\x00" * 8,  # bad CRC
+    ],
+)
+def test_corrupt_gzip_is_a_protocol_error(body: bytes) -> None:
+    data = framed("length", body, b"Content-Encoding: gzip\r\n")
+    with pytest.raises(SSEProtocolError, match="gzip") as info:
+        run(pieces(data, "threes"))
+    assert isinstance(info.value.__cause__, zlib.error)
+
+
+def test_truncated_compressed_body() -> None:
+    short = gzip.compress(PAYLOAD)[:-20]
+    # A complete HTTP body holding half a gzip stream: the server is broken.
+    with pytest.raises(SSEProtocolError, match="truncated"):
+        run([framed("length", short, b"Content-Encoding: gzip\r\n")])
+    with pytest.raises(SSEProtocolError, match="truncated"):
+        run([framed("length", b"x", b"Content-Encoding: deflate\r\n")])
+    # A close-delimited body cut short: the connection was lost.
+    with pytest.raises(SSEConnectionError, match="truncated"):
+        run([framed("close", short, b"Content-Encoding: gzip\r\n")])
+
+
+def test_gzip_bomb_is_decoded_in_bounded_steps() -> None:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = bytes(1024 * 1024)
+    bomb = b"".join(compressor.compress(block) for _ in range(100)) + compressor.flush()
+    assert len(bomb) < 200_000
+    exchange = HTTPExchange(GET)
+    exchange.feed(framed("length", bomb, b"Content-Encoding: gzip\r\n"))
+    assert exchange.next_head() is not None
+    total = 0
+    calls = 0
+    while part := exchange.next_body():
+        assert 0 < len(part) <= BODY_CHUNK_LIMIT
+        assert part.count(0) == len(part)
+        total += len(part)
+        calls += 1
+    assert total == 100 * 1024 * 1024
+    assert calls >= 100
+    assert exchange.complete
+
+
+def test_unknown_encoding() -> None:
+    data = framed("length", b"raw bytes", b"Content-Encoding: br\r\n")
+    exchange = HTTPExchange(GET)
+    exchange.feed(data)
+    assert exchange.next_head() is not None
+    with pytest.raises(SSEProtocolError, match="br"):
+        exchange.next_body()
+    # The error body is still available, undecoded.
+    assert exchange.read_error_body() == b"raw bytes"
+    stacked = framed("length", b"x", b"Content-Encoding: deflate, gzip\r\n")
+    with pytest.raises(SSEProtocolError, match="deflate, gzip"):
+        run([stacked])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    body=st.binary(max_size=500),
+    kind=st.sampled_from(["chunked", "length", "close"]),
+    coding=st.sampled_from(["identity", "gzip", "deflate", "raw"]),
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=20),
+)
+def test_valid_bodies_round_trip_under_any_chunking(
+    body: bytes, kind: str, coding: str, cuts: list[int]
+) -> None:
+    wire = {
+        "identity": lambda b: b,
+        "gzip": gzip.compress,
+        "deflate": zlib.compress,
+        "raw": deflate_raw,
+    }[coding](body)
+    name = b"deflate" if coding == "raw" else coding.encode()
+    data = framed(kind, wire, b"Content-Encoding: %s\r\n" % name)
+    exchange, head, decoded = run(split_at(data, cuts))
+    assert head is not None
+    assert decoded == body
+    assert exchange.complete

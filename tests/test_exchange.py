@@ -1,0 +1,336 @@
+"""HTTPExchange: response framing, errors and error bodies, fed as bytes (no sockets)."""
+
+from __future__ import annotations
+
+import gzip
+
+import h11
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.http_helpers import (
+    EVENTS,
+    GET,
+    HEAD_SSE,
+    drain,
+    framed,
+    pieces,
+    prepare_request,
+    run,
+    split_at,
+)
+from trio_sse import SSEConnectionError, SSEProtocolError
+from trio_sse._exchange import BODY_CHUNK_LIMIT, ERROR_BODY_LIMIT, HTTPExchange
+
+
+@pytest.mark.parametrize("mode", ["whole", "bytes", "threes"])
+@pytest.mark.parametrize("kind", ["chunked", "length", "close"])
+def test_body_framings(kind: str, mode: str) -> None:
+    exchange, head, body = run(pieces(framed(kind, EVENTS), mode))
+    assert head is not None
+    assert head.status_code == 200
+    assert head.reason == "OK"
+    assert head.http_version == "1.1"
+    assert head.url == "http://example.com/events"
+    assert head.content_type == "text/event-stream"
+    assert body == EVENTS
+    assert exchange.complete
+    assert exchange.next_head() is None
+    assert exchange.next_body() == b""
+
+
+@pytest.mark.parametrize("kind", ["chunked", "length"])
+def test_framed_body_completes_without_eof_and_ignores_trailing_data(kind: str) -> None:
+    exchange, _, body = run([framed(kind, EVENTS) + b"HTTP/1.1 200 junk\r\n"], eof=False)
+    assert body == EVENTS
+    assert exchange.complete
+    exchange.feed(b"more junk")
+    exchange.feed(b"")
+    assert exchange.next_body() == b""
+    assert exchange.complete
+
+
+def test_close_delimited_body_is_not_complete_until_eof() -> None:
+    exchange, _, body = run([framed("close", EVENTS)], eof=False)
+    assert body == EVENTS
+    assert not exchange.complete
+    exchange.feed(b"")
+    assert exchange.next_body() == b""
+    assert exchange.complete
+
+
+def test_head_split_across_feeds_is_returned_once() -> None:
+    exchange = HTTPExchange(GET)
+    data = framed("length", b"data: x\n\n")
+    exchange.feed(data[:20])
+    assert exchange.next_head() is None
+    assert exchange.next_body() == b""
+    exchange.feed(data[20:40])
+    assert exchange.next_head() is None
+    exchange.feed(data[40:])
+    head = exchange.next_head()
+    assert head is not None
+    assert head.status_code == 200
+    assert exchange.next_head() is None
+    assert exchange.next_body() == b"data: x\n\n"
+
+
+def test_informational_responses_are_skipped() -> None:
+    data = (
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\nX: y\r\n\r\n"
+        + b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+        + framed("chunked", EVENTS)
+    )
+    for mode in ("whole", "bytes"):
+        exchange, head, body = run(pieces(data, mode))
+        assert head is not None
+        assert head.status_code == 200
+        assert body == EVENTS
+        assert exchange.complete
+
+
+def test_response_head_details() -> None:
+    data = (
+        b"HTTP/1.0 200 Fine Thanks\r\nContent-Type: text/event-stream\r\n"
+        b"Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Latin: caf\xe9\r\n\r\n" + EVENTS
+    )
+    exchange, head, body = run([data])
+    assert head is not None
+    assert head.http_version == "1.0"
+    assert head.reason == "Fine Thanks"
+    assert head.headers.get_list("set-cookie") == ["a=1", "b=2"]
+    assert head.headers["x-latin"] == "café"
+    assert body == EVENTS
+    assert exchange.complete
+
+
+def test_responses_without_body() -> None:
+    exchange, head, body = run([b"HTTP/1.1 204 No Content\r\n\r\n"], eof=False)
+    assert head is not None
+    assert head.status_code == 204
+    assert (body, exchange.complete) == (b"", True)
+    head_request = prepare_request("http://example.com/", method="HEAD")
+    data = HEAD_SSE + b"Content-Length: 100\r\n\r\n"
+    exchange, head, body = run([data], request=head_request, eof=False)
+    assert (body, exchange.complete) == (b"", True)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"HTTP/1.1 200 OK\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+    ],
+)
+def test_eof_before_complete_head_is_a_connection_error(data: bytes) -> None:
+    exchange = HTTPExchange(GET)
+    if data:
+        exchange.feed(data)
+        assert exchange.next_head() is None
+    exchange.feed(b"")
+    with pytest.raises(SSEConnectionError) as info:
+        exchange.next_head()
+    assert isinstance(info.value.__cause__, h11.RemoteProtocolError)
+    with pytest.raises(SSEConnectionError):  # sticky
+        exchange.next_body()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        framed("chunked", EVENTS)[:-5],  # no terminating chunk
+        framed("chunked", EVENTS)[:-12],  # mid-chunk
+        HEAD_SSE + b"Transfer-Encoding: chunked\r\n\r\n7\r\ndata",
+        HEAD_SSE + b"Content-Length: 100\r\n\r\n" + EVENTS,
+        HEAD_SSE + b"Content-Length: 100\r\n\r\n",
+    ],
+)
+def test_truncated_body_is_a_connection_error(data: bytes) -> None:
+    for mode in ("whole", "bytes"):
+        exchange = HTTPExchange(GET)
+        received = bytearray()
+        for piece in pieces(data, mode):
+            exchange.feed(piece)
+            exchange.next_head()
+            received += exchange.next_body()
+        assert not exchange.complete
+        exchange.feed(b"")
+        with pytest.raises(SSEConnectionError, match="mid-body") as info:
+            drain(exchange)
+        assert isinstance(info.value.__cause__, h11.RemoteProtocolError)
+        assert not exchange.complete
+        assert EVENTS.startswith(bytes(received))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"garbage\r\n\r\n",
+        b"HTTP/1.1 abc OK\r\n\r\n",
+        b"HTTP/1.1 2000 OK\r\n\r\n",
+        b"HTTP/2 200 OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX: a\x00b\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX: " + b"a" * 70_000,  # head too large
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n",
+    ],
+)
+def test_malformed_head_is_a_protocol_error(data: bytes) -> None:
+    exchange = HTTPExchange(GET)
+    exchange.feed(data)
+    with pytest.raises(SSEProtocolError) as info:
+        exchange.next_head()
+    assert isinstance(info.value.__cause__, h11.ProtocolError) or "switched" in str(info.value)
+    with pytest.raises(SSEProtocolError):
+        exchange.next_head()  # sticky
+
+
+def test_malformed_chunk_is_a_protocol_error() -> None:
+    exchange = HTTPExchange(GET)
+    exchange.feed(HEAD_SSE + b"Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n")
+    assert exchange.next_head() is not None
+    with pytest.raises(SSEProtocolError) as info:
+        exchange.next_body()
+    assert isinstance(info.value.__cause__, h11.RemoteProtocolError)
+
+
+def test_large_identity_body_is_handed_out_in_bounded_pieces() -> None:
+    body = bytes(range(256)) * (3 * 4096 + 7)  # a bit over 3 MiB
+    exchange = HTTPExchange(GET)
+    exchange.feed(framed("length", body))
+    assert exchange.next_head() is not None
+    parts = []
+    while part := exchange.next_body():
+        assert len(part) <= BODY_CHUNK_LIMIT
+        parts.append(part)
+    assert b"".join(parts) == body
+    assert len(parts) == -(-len(body) // BODY_CHUNK_LIMIT)  # full pieces, then the rest
+    assert exchange.complete
+
+
+def test_next_body_before_next_head_keeps_the_head() -> None:
+    exchange = HTTPExchange(GET)
+    exchange.feed(framed("length", EVENTS))
+    assert exchange.next_body() == EVENTS
+    head = exchange.next_head()
+    assert head is not None
+    assert head.status_code == 200
+    assert exchange.next_head() is None
+
+
+def test_data_after_eof_is_ignored() -> None:
+    exchange, _, body = run([framed("close", b"abc")])
+    exchange.feed(b"late")
+    assert exchange.next_body() == b""
+    assert body == b"abc"
+    assert exchange.complete
+
+
+# --------------------------------------------------------------------------- error bodies
+
+
+def rejected(body: bytes, extra: bytes = b"") -> bytes:
+    return (
+        b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
+        + extra
+        + b"Content-Length: %d\r\n\r\n" % len(body)
+        + body
+    )
+
+
+def test_error_body_small_and_cumulative() -> None:
+    data = rejected(b"no such stream")
+    exchange = HTTPExchange(GET)
+    exchange.feed(data[:-5])
+    assert exchange.next_head() is not None
+    assert exchange.read_error_body() == b"no such s"
+    assert not exchange.complete
+    exchange.feed(data[-5:])
+    assert exchange.read_error_body() == b"no such stream"
+    assert exchange.complete
+    assert not exchange.body_limit_reached
+
+
+def test_error_body_is_capped() -> None:
+    exchange = HTTPExchange(GET)
+    exchange.feed(rejected(b"x" * (3 * ERROR_BODY_LIMIT)))
+    assert exchange.next_head() is not None
+    body = exchange.read_error_body()
+    assert len(body) == ERROR_BODY_LIMIT
+    assert exchange.body_limit_reached
+    assert exchange.read_error_body() == body
+
+
+def test_error_body_includes_what_next_body_returned() -> None:
+    # The session may loop on next_body and call read_error_body once at the end.
+    exchange = HTTPExchange(GET)
+    exchange.feed(rejected(b"a" * 100_000))
+    assert exchange.next_head() is not None
+    assert len(exchange.next_body()) == BODY_CHUNK_LIMIT  # the first piece of 100,000 bytes
+    assert exchange.body_limit_reached
+    assert exchange.read_error_body() == b"a" * ERROR_BODY_LIMIT
+
+
+def test_error_body_decoded_and_never_raises() -> None:
+    exchange, _, _ = run([rejected(gzip.compress(b"why"), b"Content-Encoding: gzip\r\n")])
+    assert exchange.read_error_body() == b"why"
+    truncated = HTTPExchange(GET)
+    truncated.feed(rejected(b"partial body")[:-4])
+    assert truncated.next_head() is not None
+    truncated.feed(b"")
+    assert truncated.read_error_body() == b"partial "
+    assert not truncated.complete
+    corrupt = HTTPExchange(GET)
+    corrupt.feed(rejected(b"not gzip", b"Content-Encoding: gzip\r\n"))
+    assert corrupt.next_head() is not None
+    assert corrupt.read_error_body() == b""
+
+
+# --------------------------------------------------------------------------- properties
+
+HEAD_PREFIXES = [
+    b"",
+    b"HTTP/1.1 ",
+    b"HTTP/1.1 200 OK\r\n",
+    HEAD_SSE + b"Transfer-Encoding: chunked\r\n\r\n",
+    HEAD_SSE + b"Content-Length: 40\r\n\r\n",
+    HEAD_SSE + b"\r\n",
+    HEAD_SSE + b"Content-Encoding: gzip\r\n\r\n" + gzip.compress(EVENTS)[:12],
+    HEAD_SSE + b"Content-Encoding: deflate\r\nTransfer-Encoding: chunked\r\n\r\n",
+    b"HTTP/1.1 100 Continue\r\n\r\n",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    prefix=st.sampled_from(HEAD_PREFIXES),
+    data=st.binary(max_size=200),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=8),
+    eof=st.booleans(),
+    error_body=st.booleans(),
+)
+def test_arbitrary_bytes_only_raise_sse_errors(
+    prefix: bytes, data: bytes, cuts: list[int], eof: bool, error_body: bool
+) -> None:
+    exchange = HTTPExchange(GET)
+    chunks = [*split_at(prefix + data, cuts), *([b""] if eof else [])]
+    try:
+        for chunk in chunks:
+            exchange.feed(chunk)
+            if error_body:
+                exchange.next_head()
+                exchange.read_error_body()
+            else:
+                exchange.next_head()
+                while exchange.next_body():
+                    pass
+    except (SSEProtocolError, SSEConnectionError):
+        pass
+    assert isinstance(exchange.read_error_body(), bytes)

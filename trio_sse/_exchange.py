@@ -1,0 +1,250 @@
+"""HTTPExchange: one request and its response on one fresh connection, sans-IO.
+
+Bytes in (``feed``), request bytes and response parts out (``request_bytes``,
+``next_head``, ``next_body``, ``read_error_body``). h11 is the HTTP/1.1 machine; its
+exceptions are translated in one place (``_h11_errors``), so callers only ever see
+SSEProtocolError (malformed bytes), SSEConnectionError (the peer closed early) or, for
+a hand-built request h11 refuses, ValueError. Imports h11, never trio.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import h11
+
+from ._decoders import Decoder, IdentityDecoder, UnsupportedDecoder, make_decoder
+from ._exceptions import SSEConnectionError, SSEError, SSEProtocolError
+from ._headers import Headers
+from ._request import PreparedRequest, build_request_head
+from ._response import SSEResponse
+
+__all__ = ["BODY_CHUNK_LIMIT", "ERROR_BODY_LIMIT", "MAX_HEAD_SIZE", "HTTPExchange", "Phase"]
+
+ERROR_BODY_LIMIT = 64 * 1024
+#: At most this many decoded bytes per ``next_body`` call, so a compression bomb
+#: costs bounded memory per step.
+BODY_CHUNK_LIMIT = 64 * 1024
+#: h11's limit on an incomplete response head; 16 KiB (its default) is too tight for
+#: servers with large cookies or CSP headers.
+MAX_HEAD_SIZE = 64 * 1024
+
+
+class Phase(enum.Enum):
+    """Where an exchange is in reading its response (as h11's and wsproto's states)."""
+
+    HEAD = "head"  # reading the response head (1xx responses skipped)
+    BODY = "body"  # the head is read; the body's framing has not ended
+    BODY_ENDED = "body ended"  # the framing ended; the decoder may still hold output
+    COMPLETE = "complete"  # the body ended cleanly and next_body returned all of it
+    FAILED = "failed"  # an error was raised; every later call raises it again
+
+
+def _response_from(event: h11.Response, url: str) -> SSEResponse:
+    return SSEResponse(
+        status_code=event.status_code,
+        reason=event.reason.decode("latin-1"),
+        http_version=event.http_version.decode("ascii", "replace"),
+        headers=Headers(event.headers),
+        url=url,
+    )
+
+
+class HTTPExchange:
+    """One request and its response on one fresh connection, as a byte-in/byte-out machine.
+
+    Malformed bytes are SSEProtocolError; bytes that were a valid prefix until the peer
+    closed are SSEConnectionError (a truncated body is a lost connection, never a clean
+    end). The EOF is handed to h11 only once h11 has used every byte before it, which is
+    what tells the two apart. The first error is sticky.
+    """
+
+    def __init__(self, request: PreparedRequest, last_event_id: str | None = None) -> None:
+        self.request = request
+        self._conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
+        self._phase = Phase.HEAD
+        self._peer_closed = False  # feed(b"") was called; h11 is told when it needs data
+        self._error: SSEError | None = None
+        self._head: SSEResponse | None = None
+        self._unreturned_head: SSEResponse | None = None  # next_head has yet to return it
+        self._decoder: Decoder = IdentityDecoder()
+        self._error_body = bytearray()
+        self._request_bytes = self._serialize(build_request_head(request, last_event_id))
+
+    @property
+    def phase(self) -> Phase:
+        return self._phase
+
+    def _serialize(self, head: list[tuple[str, str]]) -> bytes:
+        request = self.request
+        fields = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in head]
+        with self._h11_errors():
+            out = self._conn.send(
+                h11.Request(method=request.method, target=request.target, headers=fields)
+            )
+            if request.body:
+                out += self._conn.send(h11.Data(data=request.body))
+            out += self._conn.send(h11.EndOfMessage())
+        return out
+
+    def request_bytes(self) -> bytes:
+        """The whole request, head and body, to write to the socket once."""
+        return self._request_bytes
+
+    def feed(self, data: bytes) -> None:
+        """Bytes from the socket; b"" means the peer closed. Nothing can follow EOF."""
+        if self._peer_closed:
+            return
+        if data:
+            self._conn.receive_data(data)
+        else:
+            self._peer_closed = True
+
+    # ---- errors: h11's translated here, and only here
+
+    @contextmanager
+    def _h11_errors(self) -> Iterator[None]:
+        """Translate h11's exceptions, like httpcore's ``map_exceptions``."""
+        try:
+            yield
+        except h11.LocalProtocolError as exc:  # only for a hand-built PreparedRequest
+            raise ValueError(f"cannot send this request: {exc}") from exc
+        except h11.RemoteProtocolError as exc:
+            if not self._h11_saw_eof():
+                raise self._fail(SSEProtocolError(f"malformed HTTP response: {exc}"), exc) from exc
+            where = "before a complete response head" if self._head is None else "mid-body"
+            error = SSEConnectionError(f"the server closed the connection {where}")
+            raise self._fail(error, exc) from exc
+
+    def _h11_saw_eof(self) -> bool:
+        return self._conn.trailing_data[1]
+
+    def _fail(self, error: SSEError, cause: BaseException | None = None) -> SSEError:
+        error.__cause__ = cause
+        self._error = error
+        self._phase = Phase.FAILED
+        return error
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _next_event(self) -> Any:
+        """The next h11 event or NEED_DATA, giving h11 the EOF only once it needs data."""
+        with self._h11_errors():
+            while True:
+                event = self._conn.next_event()
+                if event is h11.NEED_DATA and self._peer_closed and not self._h11_saw_eof():
+                    self._conn.receive_data(b"")
+                    continue
+                if isinstance(event, h11.ConnectionClosed):
+                    raise h11.RemoteProtocolError("connection closed")
+                break
+        if event is h11.PAUSED:
+            raise self._fail(SSEProtocolError("the server switched protocols"))
+        return event
+
+    # ---- head
+
+    def _read_head(self) -> bool:
+        """Advance through the head; True once it is read (the phase has left HEAD)."""
+        while self._phase is Phase.HEAD:
+            event = self._next_event()
+            if event is h11.NEED_DATA:
+                return False
+            if isinstance(event, h11.Response):
+                self._head = self._unreturned_head = _response_from(event, self.request.url)
+                self._decoder = make_decoder(self._head.headers)
+                self._phase = Phase.BODY
+            elif not isinstance(event, h11.InformationalResponse):
+                raise self._fail(SSEProtocolError(f"unexpected {event!r} before the head"))
+        return True
+
+    def next_head(self) -> SSEResponse | None:
+        """The final response head once complete (1xx skipped), once; else None."""
+        self._raise_if_failed()
+        if not self._read_head():
+            return None
+        head, self._unreturned_head = self._unreturned_head, None
+        return head
+
+    # ---- body
+
+    def _decode(self, limit: int) -> bytes:
+        try:
+            return self._decoder.read(limit)
+        except SSEProtocolError as exc:
+            raise self._fail(exc, exc.__cause__) from exc.__cause__
+
+    def _end_body(self) -> None:
+        if self._decoder.unfinished():
+            message = f"the {self._decoder.name} response body is truncated"
+            if self._h11_saw_eof():
+                raise self._fail(SSEConnectionError(f"the server closed the connection: {message}"))
+            raise self._fail(SSEProtocolError(message))
+        self._phase = Phase.COMPLETE
+
+    def _read_body(self, limit: int) -> bytes:
+        if self._phase is Phase.HEAD and not self._read_head():
+            return b""
+        while self._phase is Phase.BODY or self._phase is Phase.BODY_ENDED:
+            out = self._decode(limit)
+            if out:
+                self._remember(out)
+                return out
+            if self._phase is Phase.BODY_ENDED:
+                self._end_body()
+                break
+            event = self._next_event()
+            if event is h11.NEED_DATA:
+                break
+            if isinstance(event, h11.Data):
+                self._decoder.feed(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                self._phase = Phase.BODY_ENDED
+        return b""
+
+    def _remember(self, data: bytes) -> None:
+        """Keep the body's first ERROR_BODY_LIMIT bytes, whichever method read them."""
+        room = ERROR_BODY_LIMIT - len(self._error_body)
+        if room > 0:
+            self._error_body += data[:room]
+
+    def next_body(self) -> bytes:
+        """Decoded body bytes available now (at most BODY_CHUNK_LIMIT); b"" = need more input."""
+        self._raise_if_failed()
+        if isinstance(self._decoder, UnsupportedDecoder):
+            # Not sticky: read_error_body still returns such a body as it came.
+            raise SSEProtocolError(f"unsupported Content-Encoding {self._decoder.name!r}")
+        return self._read_body(BODY_CHUNK_LIMIT)
+
+    @property
+    def complete(self) -> bool:
+        """The body ended cleanly and next_body has returned all of it."""
+        return self._phase is Phase.COMPLETE
+
+    def read_error_body(self) -> bytes:
+        """The first ERROR_BODY_LIMIT decoded bytes of the body, including any that
+        next_body already returned, after reading what is available now.
+
+        Call it after each feed (or loop on next_body and call it once). Never raises:
+        the body only explains the SSEResponseError about to be raised, so a broken one
+        is cut short (an unknown Content-Encoding is returned undecoded).
+        """
+        try:
+            while self._phase is not Phase.FAILED and not self.complete:
+                if self.body_limit_reached:
+                    break
+                if not self._read_body(ERROR_BODY_LIMIT - len(self._error_body)):
+                    break
+        except SSEError:
+            pass
+        return bytes(self._error_body)
+
+    @property
+    def body_limit_reached(self) -> bool:
+        """ERROR_BODY_LIMIT bytes of body have been read: stop waiting for more."""
+        return len(self._error_body) >= ERROR_BODY_LIMIT

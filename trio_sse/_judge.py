@@ -1,0 +1,149 @@
+"""Judging a response head: open the stream, stop, follow a redirect, retry later, or reject.
+
+``judge_response`` is the whole policy of DESIGN.md's "HTTP and reconnection" for one
+head; the session only carries the decision out. Redirects are built here too, with the
+method, body and credential rules of Fetch. Sans-IO: the standard library only.
+"""
+
+from __future__ import annotations
+
+import http
+from dataclasses import dataclass, replace
+from typing import TypeAlias
+from urllib.parse import urljoin
+
+from ._request import PreparedRequest
+from ._response import SSEResponse
+from ._urls import DEFAULT_PORTS, check_scheme, split_url
+
+__all__ = [
+    "MAX_REDIRECTS",
+    "Decision",
+    "EndStream",
+    "FollowRedirect",
+    "OpenStream",
+    "Reject",
+    "RetryLater",
+    "judge_response",
+]
+
+MAX_REDIRECTS = 10
+
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# Fetch's "request-body-header names": meaningless once a redirect drops the body.
+_BODY_HEADERS = frozenset(
+    {"content-type", "content-length", "content-encoding", "content-language", "content-location"}
+)
+# Credentials are for the origin the user named, never for one a server points us to.
+_ORIGIN_BOUND_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "host"})
+
+
+@dataclass(frozen=True, slots=True)
+class OpenStream:
+    """200 with text/event-stream: read events."""
+
+
+@dataclass(frozen=True, slots=True)
+class EndStream:
+    """204: the server says stop; the stream ends cleanly and is never retried."""
+
+
+@dataclass(frozen=True, slots=True)
+class FollowRedirect:
+    request: PreparedRequest
+
+
+@dataclass(frozen=True, slots=True)
+class RetryLater:
+    reason: str
+    retry_after: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """Raise SSEResponseError(reason, response, body) and never retry."""
+
+    reason: str
+
+
+Decision: TypeAlias = OpenStream | EndStream | FollowRedirect | RetryLater | Reject
+
+
+def _status_text(response: SSEResponse) -> str:
+    reason = response.reason
+    if not reason:
+        try:
+            reason = http.HTTPStatus(response.status_code).phrase
+        except ValueError:
+            return str(response.status_code)
+    return f"{response.status_code} {reason}"
+
+
+def _utf8_location(location: str) -> str:
+    """Servers often send a raw UTF-8 Location; h11 gave us its bytes as latin-1."""
+    try:
+        return location.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return location
+
+
+def _without(
+    headers: tuple[tuple[str, str], ...], names: frozenset[str]
+) -> tuple[tuple[str, str], ...]:
+    return tuple((n, v) for n, v in headers if n.lower() not in names)
+
+
+def _redirect(request: PreparedRequest, response: SSEResponse) -> Decision:
+    status = _status_text(response)
+    if request.redirect_count >= MAX_REDIRECTS:
+        return Reject(f"too many redirects (more than {MAX_REDIRECTS}); the last was {status}")
+    locations = {value.strip() for value in response.headers.get_list("location")} - {""}
+    if len(locations) != 1:
+        what = "without a Location header" if not locations else "with several Locations"
+        return Reject(f"server answered {status} {what}")
+    location = _utf8_location(locations.pop())
+    try:
+        scheme, host, port, target = split_url(urljoin(request.url, location))
+        scheme = check_scheme(scheme or "")
+    except ValueError as exc:
+        return Reject(f"server answered {status} with an unusable Location {location!r}: {exc}")
+    if host is None:
+        return Reject(f"server answered {status} with a Location without host: {location!r}")
+    method, body, headers = request.method, request.body, request.headers
+    code = response.status_code
+    if (code == 303 and method != "HEAD") or (code in (301, 302) and method == "POST"):
+        method, body, headers = "GET", None, _without(headers, _BODY_HEADERS)
+    new = PreparedRequest(
+        method=method,
+        scheme=scheme,
+        host=host,
+        port=port if port is not None else DEFAULT_PORTS[scheme],
+        target=target or "/",
+        headers=headers,
+        body=body,
+        redirect_count=request.redirect_count + 1,
+    )
+    if new.origin != request.origin:
+        new = replace(new, headers=_without(new.headers, _ORIGIN_BOUND_HEADERS))
+    return FollowRedirect(new)
+
+
+def judge_response(request: PreparedRequest, response: SSEResponse) -> Decision:
+    """What the session does with this response head (see DESIGN.md, HTTP and reconnection)."""
+    code = response.status_code
+    if code == 200:
+        content_type = response.content_type
+        if content_type == "text/event-stream":
+            return OpenStream()
+        raw = response.headers.get("content-type")
+        got = f"with Content-Type {raw!r}" if raw is not None else "without a Content-Type"
+        return Reject(f"server answered {_status_text(response)} {got}, expected text/event-stream")
+    if code == 204:
+        return EndStream()
+    if code in _REDIRECT_STATUSES:
+        return _redirect(request, response)
+    if code in _RETRY_STATUSES:
+        retry_after = response.headers.get("retry-after")
+        return RetryLater(f"server answered {_status_text(response)}", retry_after)
+    return Reject(f"server answered {_status_text(response)}, expected 200 with text/event-stream")

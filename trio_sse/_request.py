@@ -1,0 +1,240 @@
+"""The request: validated once (``prepare_request``), serialised per attempt
+(``build_request_head``), with the session's ``Last-Event-ID`` added each time.
+
+Bad arguments raise ValueError/TypeError here, at the call, never half-way through a
+connection. Sans-IO: the standard library only.
+"""
+
+from __future__ import annotations
+
+import json as _json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ._urls import (
+    DEFAULT_PORTS,
+    TOKEN_RE,
+    check_method,
+    check_port,
+    check_scheme,
+    normalize_host,
+    normalize_target,
+    split_url,
+)
+from ._version import __version__
+
+__all__ = [
+    "USER_AGENT",
+    "PreparedRequest",
+    "build_request_head",
+    "check_headers",
+    "last_event_id_value",
+    "prepare_request",
+]
+
+USER_AGENT = f"trio-sse/{__version__}"
+
+# What h11 refuses inside a header value besides CR, LF and NUL.
+_BAD_VALUE_RE = re.compile(r"[\x0b\x0c]")
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRequest:
+    """A validated request, re-sent unchanged on every reconnect."""
+
+    method: str
+    scheme: str
+    host: str
+    port: int
+    target: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes | None
+    redirect_count: int = 0
+
+    @property
+    def host_header(self) -> str:
+        """The Host header value: brackets around IPv6, the port only when not the default."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        if self.port == DEFAULT_PORTS.get(self.scheme):
+            return host
+        return f"{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host_header}{self.target}"
+
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        return (self.scheme, self.host, self.port)
+
+
+def _check_header(name: object, value: object) -> tuple[str, str]:
+    """One user header, validated now so that nothing malformed is ever half-sent."""
+    if not isinstance(name, str) or not isinstance(value, str):
+        raise TypeError(f"header names and values must be str, got {name!r}: {value!r}")
+    if not TOKEN_RE.fullmatch(name):
+        raise ValueError(f"invalid header name {name!r}")
+    value = value.strip(" \t")
+    if "\r" in value or "\n" in value or "\0" in value:
+        raise ValueError(f"header {name!r} must not contain CR, LF or NUL: {value!r}")
+    if _BAD_VALUE_RE.search(value):
+        raise ValueError(f"header {name!r} contains a control character: {value!r}")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(
+            f"header {name!r} has characters outside ISO-8859-1; encode the value first"
+        ) from None
+    if name.lower() == "transfer-encoding":
+        raise ValueError("Transfer-Encoding is not supported: the body is sent whole")
+    return (name, value)
+
+
+def check_headers(
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] | None,
+) -> list[tuple[str, str]]:
+    """The user's headers as validated (name, value) pairs, in order."""
+    if headers is None:
+        return []
+    if isinstance(headers, (str, bytes)):
+        raise TypeError("headers must be a mapping or an iterable of (name, value) pairs")
+    pairs: Iterable[Any] = headers.items() if isinstance(headers, Mapping) else headers
+    checked = []
+    for pair in pairs:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise TypeError(f"headers must be (name, value) pairs, got {pair!r}")
+        checked.append(_check_header(pair[0], pair[1]))
+    return checked
+
+
+def _encode_body(content: bytes | str | None, json: Any) -> bytes | None:
+    if content is not None and json is not None:
+        raise ValueError("pass content or json, not both")
+    if json is not None:
+        return _json.dumps(json, separators=(",", ":"), allow_nan=False).encode()
+    if content is None:
+        return None
+    if isinstance(content, str):
+        return content.encode("utf-8")
+    if isinstance(content, (bytes, bytearray, memoryview)):
+        return bytes(content)
+    raise TypeError(f"content must be bytes or str, not {type(content).__name__}")
+
+
+def _has_header(headers: Iterable[tuple[str, str]], name: str) -> bool:
+    return any(field.lower() == name for field, _ in headers)
+
+
+def _check_content_length(headers: Iterable[tuple[str, str]], body: bytes | None) -> None:
+    """A user Content-Length is allowed only when it is the one we would send."""
+    expected = str(len(body or b""))
+    for name, value in headers:
+        if name.lower() == "content-length" and value != expected:
+            raise ValueError(f"Content-Length {value!r} does not match the body ({expected})")
+
+
+def prepare_request(
+    url: str | None = None,
+    *,
+    scheme: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    path: str | None = None,
+    method: str = "GET",
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+    content: bytes | str | None = None,
+    json: Any = None,
+) -> PreparedRequest:
+    """Validate everything about a request up front, so that bad arguments raise
+    ValueError/TypeError at the call and never half-way through a connection.
+
+    Components (scheme/host/port/path) override the matching parts of ``url``; ``path``
+    replaces the URL's path and query together.
+    """
+    url_scheme, url_host, url_port, url_target = (None, None, None, None)
+    if url is not None:
+        url_scheme, url_host, url_port, url_target = split_url(url)
+    final_scheme = check_scheme(scheme if scheme is not None else url_scheme or "http")
+    final_host = normalize_host(host) if host is not None else url_host
+    if not final_host:
+        hint = f" (did you mean 'http://{url}'?)" if url and "//" not in url else ""
+        raise ValueError(f"missing host: pass an http(s) URL or host={hint}")
+    if port is not None:
+        final_port = check_port(port)
+    elif url_port is not None:
+        final_port = check_port(url_port)
+    else:
+        final_port = DEFAULT_PORTS[final_scheme]
+    target = normalize_target(path) if path is not None else url_target or "/"
+    body = _encode_body(content, json)
+    user_headers = check_headers(headers)
+    if json is not None and not _has_header(user_headers, "content-type"):
+        user_headers.append(("Content-Type", "application/json"))
+    _check_content_length(user_headers, body)
+    if sum(name.lower() == "host" for name, _ in user_headers) > 1:
+        raise ValueError("more than one Host header")
+    return PreparedRequest(
+        method=check_method(method),
+        scheme=final_scheme,
+        host=final_host,
+        port=final_port,
+        target=target,
+        headers=tuple(user_headers),
+        body=body,
+    )
+
+
+def last_event_id_value(last_event_id: str | None) -> str | None:
+    """The header value for an id: its UTF-8 bytes (as WHATWG says), carried as a latin-1
+    str like every other value here; None when it is empty or cannot be a header value.
+
+    The parser never lets CR, LF or NUL into an id, but an id may hold other characters
+    h11 refuses (vertical tab, form feed); such an id is not sent rather than mangled.
+    """
+    if not last_event_id:
+        return None
+    value = last_event_id.encode("utf-8", "surrogatepass").decode("latin-1").strip(" \t")
+    if not value or "\r" in value or "\n" in value or "\0" in value:
+        return None
+    if _BAD_VALUE_RE.search(value):
+        return None
+    return value
+
+
+def build_request_head(
+    request: PreparedRequest, last_event_id: str | None
+) -> list[tuple[str, str]]:
+    """The request's header fields in send order: our defaults, each replaced in place by
+    the user's header of the same name, then the user's other headers, then Content-Length.
+
+    The session's Last-Event-ID wins over a user-supplied one; without a session id
+    the user's is sent (a way to resume from a known id).
+    """
+    session_id = last_event_id_value(last_event_id)
+    defaults = [
+        ("Host", request.host_header),
+        ("User-Agent", USER_AGENT),
+        ("Accept", "text/event-stream"),
+        ("Cache-Control", "no-cache"),
+    ]
+    user = list(request.headers)
+    if session_id is not None:
+        defaults.append(("Last-Event-ID", session_id))
+        user = [(n, v) for n, v in user if n.lower() != "last-event-id"]
+    head: list[tuple[str, str]] = []
+    replaced: set[str] = set()
+    for name, value in defaults:
+        key = name.lower()
+        mine = [(n, v) for n, v in user if n.lower() == key]
+        if mine:
+            head.extend(mine)
+            replaced.add(key)
+        else:
+            head.append((name, value))
+    head.extend((n, v) for n, v in user if n.lower() not in replaced)
+    needs_length = request.body is not None or request.method in ("POST", "PUT", "PATCH")
+    if needs_length and not _has_header(user, "content-length"):
+        head.append(("Content-Length", str(len(request.body or b""))))
+    return head
