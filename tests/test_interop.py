@@ -11,13 +11,9 @@ from __future__ import annotations
 import functools
 import json
 import re
-import selectors
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +21,7 @@ import trio
 
 from tests import interop_apps
 from tests.interop_apps import CHAT_WORDS, event_data, event_type
+from tests.interop_process import serve_subprocess
 from trio_sse import (
     ServerSentEvent,
     SSEClient,
@@ -36,8 +33,6 @@ from trio_sse import (
     open_sse_session,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-STARTUP = 20  # seconds: how long the uvicorn subprocess may take to report its port
 SAFETY = 10  # seconds: a hang guard per test, never part of what a test measures
 QUICK = 0.05  # seconds: a reconnection delay that keeps the tests fast on a real clock
 
@@ -48,33 +43,8 @@ QUICK = 0.05  # seconds: a reconnection delay that keeps the tests fast on a rea
 @pytest.fixture(scope="module")
 def uvicorn_url() -> Iterator[str]:
     """``python -m tests.interop_apps``: uvicorn on a free port, printed once it listens."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.interop_apps"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + STARTUP
-        with selectors.DefaultSelector() as selector:
-            selector.register(proc.stdout, selectors.EVENT_READ)
-            while not selector.select(timeout=max(0.0, deadline - time.monotonic())):
-                if time.monotonic() >= deadline:
-                    pytest.fail(f"uvicorn did not report its port within {STARTUP}s")
-        line = proc.stdout.readline()
-        if not line.strip().isdigit():
-            pytest.fail(f"uvicorn failed to start (exit code {proc.poll()}, said {line!r})")
-        yield f"http://127.0.0.1:{int(line)}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+    with serve_subprocess([sys.executable, "-m", "tests.interop_apps"], "uvicorn") as url:
+        yield url
 
 
 async def start_hypercorn(nursery: trio.Nursery) -> str:
