@@ -8,7 +8,9 @@ import random
 import pytest
 
 from trio_sse._reconnect import (
+    HEALTHY_STREAM_TIME,
     MAX_RETRY_AFTER,
+    MIN_RECONNECTION_DELAY,
     ExponentialBackoff,
     ReconnectPolicy,
     parse_retry_after,
@@ -30,15 +32,97 @@ def test_fixed_delay_and_attempt_count_per_outage() -> None:
     assert policy.attempts == 3
 
 
-def test_opened_stream_resets_the_count() -> None:
+def test_a_delivered_event_resets_the_count() -> None:
     policy = ReconnectPolicy(reconnection_time=1.0, max_attempts=2)
     assert policy.next_delay(0.0) == 1.0
     assert policy.next_delay(1.0) == 1.0
     policy.stream_opened(2.0)
+    assert policy.attempts == 2  # opening is not enough: the stream must deliver
+    policy.event_delivered()
     assert policy.attempts == 0
     assert policy.next_delay(3.0) == 1.0
     assert policy.next_delay(4.0) == 1.0
     assert policy.next_delay(5.0) is None
+
+
+def test_streams_that_end_without_an_event_use_up_the_attempts() -> None:
+    """200 + ``retry: 0`` + a clean end, again and again: bounded by max_attempts."""
+    policy = ReconnectPolicy(reconnection_time=3.0, max_attempts=2)
+    now = 0.0
+    delays = []
+    for _ in range(5):
+        policy.stream_opened(now)
+        policy.set_server_retry(0)
+        delay = policy.next_delay(now)
+        if delay is None:
+            break
+        delays.append(delay)
+        now += delay
+    assert delays == [0.0, MIN_RECONNECTION_DELAY]  # then no attempt is left
+
+
+@pytest.mark.parametrize(("open_for", "left"), [(HEALTHY_STREAM_TIME, True), (29.0, False)])
+def test_a_long_quiet_stream_ends_the_outage(open_for: float, left: bool) -> None:
+    """Keep-alive comments only, then an end: healthy if it stayed open long enough."""
+    policy = ReconnectPolicy(reconnection_time=1.0, max_attempts=1)
+    assert policy.next_delay(0.0) == 1.0
+    policy.stream_opened(1.0)
+    assert (policy.next_delay(1.0 + open_for) is not None) is left
+
+
+def test_retry_zero_cannot_make_repeated_attempts_immediate() -> None:
+    policy = ReconnectPolicy(reconnection_time=3.0, max_attempts=None)
+    policy.set_server_retry(0)
+    delays = [policy.next_delay(float(i)) for i in range(5)]
+    # The first reconnect of an outage honours retry: 0; the repeats keep the floor.
+    assert delays == [0.0] + [MIN_RECONNECTION_DELAY] * 4
+    policy.event_delivered()
+    assert policy.next_delay(10.0) == 0.0  # a new outage may start at once again
+
+
+def test_a_configured_delay_below_the_floor_is_kept() -> None:
+    """The floor guards against the server, not against the caller's own choice."""
+    policy = ReconnectPolicy(reconnection_time=0.1, max_attempts=None)
+    policy.set_server_retry(0)
+    assert [policy.next_delay(float(i)) for i in range(3)] == [0.0, 0.1, 0.1]
+    explicit = ReconnectPolicy(reconnection_time=0.0, max_attempts=None)
+    assert [explicit.next_delay(float(i)) for i in range(3)] == [0.0, 0.0, 0.0]
+
+
+def test_backoff_grows_from_the_floor_when_retry_is_zero() -> None:
+    class Top(random.Random):
+        def uniform(self, a: float, b: float) -> float:
+            return b
+
+    class Bottom(random.Random):
+        def uniform(self, a: float, b: float) -> float:
+            return a
+
+    backoff = ExponentialBackoff(multiplier=2.0, maximum=100.0)
+    policy = ReconnectPolicy(reconnection_time=3.0, max_attempts=None, backoff=backoff, rng=Top())
+    policy.set_server_retry(0)
+    assert [policy.next_delay(float(i)) for i in range(5)] == [0.5, 1.0, 2.0, 4.0, 8.0]
+    low = ReconnectPolicy(reconnection_time=3.0, max_attempts=None, backoff=backoff, rng=Bottom())
+    low.set_server_retry(0)
+    # Full jitter may draw 0, but never twice in a row: repeats keep the floor.
+    assert [low.next_delay(float(i)) for i in range(3)] == [0.0, 0.5, 0.5]
+
+
+@pytest.mark.parametrize(
+    ("retry_ms", "seconds"),
+    [
+        (0, 0.0),
+        (1500, 1.5),
+        (int(MAX_RETRY_AFTER * 1000), MAX_RETRY_AFTER),
+        (2**63 - 1, MAX_RETRY_AFTER),
+        (10**400, MAX_RETRY_AFTER),
+    ],
+)
+def test_server_retry_is_clamped_like_retry_after(retry_ms: int, seconds: float) -> None:
+    policy = ReconnectPolicy(reconnection_time=3.0, max_attempts=5)
+    policy.set_server_retry(retry_ms)
+    assert policy.reconnection_time == seconds
+    assert policy.next_delay(0.0) == seconds
 
 
 def test_unlimited_attempts() -> None:
@@ -54,6 +138,7 @@ def test_server_retry_replaces_reconnection_time() -> None:
     assert policy.next_delay(0.0) == 3.0
     policy.set_server_retry(250)
     assert policy.reconnection_time == 0.25
+    policy.event_delivered()  # a new outage: the floor of repeated attempts does not apply
     assert policy.next_delay(1.0) == 0.25
 
 

@@ -39,7 +39,7 @@ from trio_sse import (
     SSESession,
     SSETimeoutError,
 )
-from trio_sse._reconnect import ReconnectPolicy
+from trio_sse._reconnect import MIN_RECONNECTION_DELAY, ReconnectPolicy
 from trio_sse.testing import (
     RecordedRequest,
     ScriptedResponse,
@@ -252,8 +252,8 @@ async def test_last_event_id_is_sent_on_every_reconnect(
     await harness.fault("drop", after_events=2, mid_event=True)  # 1 2 + half of 3
     await harness.fault("reset", after_events=3)  # 3 4 5
     await harness.fault("close", after_events=1, mid_event=True)  # 6 + half of 7
-    await harness.fault("drop", mid_event=True)  # half of 7: no progress
-    client = make_client(reconnection_time=0.5, max_reconnection_attempts=1)
+    await harness.fault("drop", mid_event=True)  # half of 7: no progress, a failed attempt
+    client = make_client(reconnection_time=0.5, max_reconnection_attempts=2)
     got, session = await consume(harness.sse_url, client)
     assert got == [generated_event(n) for n in range(1, 11)]
     records = await harness.requests()
@@ -431,6 +431,7 @@ async def test_backoff_resets_after_a_healthy_connection(
     got, _ = await consume(harness.sse_url, client)
     assert ids(got) == ["1"]
     first, second, third = full_jitter(seed, 1.0, backoff, [0, 1, 0 if reset else 2])
+    second = max(second, MIN_RECONNECTION_DELAY)  # a repeated attempt keeps the floor
     assert gaps(await harness.requests()) == approx([first, second, healthy_for + third])
 
 

@@ -13,11 +13,28 @@ import math
 import random
 from dataclasses import dataclass, field
 
-__all__ = ["ExponentialBackoff", "ReconnectPolicy", "parse_retry_after"]
+__all__ = [
+    "HEALTHY_STREAM_TIME",
+    "MAX_RETRY_AFTER",
+    "MIN_RECONNECTION_DELAY",
+    "ExponentialBackoff",
+    "ReconnectPolicy",
+    "clamp_server_retry",
+    "parse_retry_after",
+]
 
-# Retry-After values beyond this are clamped: a server asking for days is asking us to stop,
-# but a typo must not put a session to sleep for ever.
+# Retry-After and ``retry:`` values beyond this are clamped: a server asking for days is
+# asking us to stop, but a typo must not put a session to sleep for ever.
 MAX_RETRY_AFTER = 24 * 3600.0
+
+# The least delay before a *repeated* attempt of an outage (Firefox keeps 0.5 s too): a
+# server's ``retry: 0`` may make the first reconnect immediate, never a storm. A client
+# configured with a smaller ``reconnection_time`` keeps its own, smaller floor.
+MIN_RECONNECTION_DELAY = 0.5
+
+# A stream open this long ends an outage even if it delivered no event (an idle stream
+# with keep-alive comments is healthy); one that delivers an event ends it at once.
+HEALTHY_STREAM_TIME = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +89,12 @@ class ReconnectPolicy:
 
     ``max_attempts`` is the number of reconnection attempts allowed per outage
     (0 = never reconnect, None = no limit). An outage starts when a stream is lost
-    or a connection attempt fails and ends when a stream opens again.
+    or a connection attempt fails. It ends when a stream delivers an event (or stays
+    open HEALTHY_STREAM_TIME): a stream that opens and ends empty is one more failed
+    attempt, so a server answering 200 and closing at once cannot reconnect for ever.
+
+    Every attempt after the first of an outage waits at least ``min_delay`` (default
+    ``min(MIN_RECONNECTION_DELAY, reconnection_time)``), whatever ``retry:`` says.
     """
 
     __slots__ = (
@@ -82,6 +104,7 @@ class ReconnectPolicy:
         "_random",
         "attempts",
         "max_attempts",
+        "min_delay",
         "reconnection_time",
     )
 
@@ -92,9 +115,13 @@ class ReconnectPolicy:
         max_attempts: int | None,
         backoff: ExponentialBackoff | None = None,
         rng: random.Random | None = None,
+        min_delay: float | None = None,
     ) -> None:
-        self.reconnection_time = reconnection_time
+        self.reconnection_time = min(reconnection_time, MAX_RETRY_AFTER)
         self.max_attempts = max_attempts
+        if min_delay is None:
+            min_delay = min(MIN_RECONNECTION_DELAY, self.reconnection_time)
+        self.min_delay = min_delay
         self.attempts = 0
         self._backoff = backoff
         self._backoff_exponent = 0
@@ -106,14 +133,18 @@ class ReconnectPolicy:
         return self.max_attempts is None or self.max_attempts > 0
 
     def set_server_retry(self, retry_ms: int | None) -> None:
-        """The server's ``retry:`` replaces the reconnection time for the rest of the session."""
+        """The server's ``retry:`` replaces the reconnection time for the rest of the
+        session, clamped to MAX_RETRY_AFTER (and raised to ``min_delay`` on repeats)."""
         if retry_ms is not None:
-            self.reconnection_time = retry_ms / 1000.0
+            self.reconnection_time = clamp_server_retry(retry_ms)
 
     def stream_opened(self, now: float) -> None:
-        """A stream is open: the outage, if any, is over."""
-        self.attempts = 0
+        """A stream is open; the outage ends once it proves healthy (``event_delivered``)."""
         self._opened_at = now
+
+    def event_delivered(self) -> None:
+        """The open stream delivered an event: the outage, if any, is over."""
+        self.attempts = 0
 
     def next_delay(self, now: float, retry_after: float | None = None) -> float | None:
         """Delay before the next attempt, or None when no attempt is left.
@@ -122,16 +153,27 @@ class ReconnectPolicy:
         floor: the server knows best when it will be ready again.
         """
         if self._opened_at is not None:
-            if self._backoff is not None and now - self._opened_at >= self._backoff.reset_after:
+            open_for = now - self._opened_at
+            if open_for >= HEALTHY_STREAM_TIME:
+                self.attempts = 0
+            if self._backoff is not None and open_for >= self._backoff.reset_after:
                 self._backoff_exponent = 0
             self._opened_at = None
         if self.max_attempts is not None and self.attempts >= self.max_attempts:
             return None
+        repeated = self.attempts > 0
         self.attempts += 1
         delay = self._base_delay()
+        if repeated:
+            delay = max(delay, self._floor())
         if retry_after is not None:
             delay = max(delay, retry_after)
         return delay
+
+    def _floor(self) -> float:
+        if self._backoff is not None:
+            return min(self.min_delay, self._backoff.maximum)
+        return self.min_delay
 
     def _base_delay(self) -> float:
         base = self.reconnection_time
@@ -140,8 +182,17 @@ class ReconnectPolicy:
             return base
         exponent = self._backoff_exponent
         self._backoff_exponent = min(exponent + 1, 64)  # the ceiling is capped long before this
+        # A base of 0 (``retry: 0``) would make every ceiling 0: grow from the floor instead.
+        grow_from = max(base, self.min_delay) or MIN_RECONNECTION_DELAY
         try:
-            ceiling = base * backoff.multiplier**exponent
+            ceiling = grow_from * backoff.multiplier**exponent
         except OverflowError:
             ceiling = math.inf
         return self._random.uniform(0.0, min(backoff.maximum, ceiling))
+
+
+def clamp_server_retry(retry_ms: int) -> float:
+    """Seconds for a ``retry:`` value (milliseconds), at most MAX_RETRY_AFTER."""
+    if retry_ms >= MAX_RETRY_AFTER * 1000:  # compared as ints: 10**400 / 1000 overflows
+        return MAX_RETRY_AFTER
+    return retry_ms / 1000.0

@@ -38,7 +38,12 @@ from ._exchange import HTTPExchange
 from ._handoff import EventHandoff
 from ._judge import EndStream, FollowRedirect, OpenStream, Reject, RetryLater, judge_response
 from ._parser import SSEParser
-from ._reconnect import ExponentialBackoff, ReconnectPolicy, parse_retry_after
+from ._reconnect import (
+    ExponentialBackoff,
+    ReconnectPolicy,
+    clamp_server_retry,
+    parse_retry_after,
+)
 from ._request import PreparedRequest
 from ._response import SSEResponse
 
@@ -193,7 +198,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
     def reconnection_time(self) -> float:
         """The current reconnection delay in seconds, after any ``retry:`` from the server."""
         if self._parser is not None and self._parser.retry is not None:
-            return self._parser.retry / 1000.0
+            return clamp_server_retry(self._parser.retry)
         return self._policy.reconnection_time
 
     @property
@@ -322,7 +327,9 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                 raise failure
             delay = policy.next_delay(trio.current_time(), retry_after)
             if delay is None:
-                assert failure is not None  # a clean end resets the attempts
+                if failure is None:  # streams that end without an event count as failures
+                    url = self._options.request.url
+                    failure = SSEConnectionError(f"{url} ended the stream without an event")
                 raise self._give_up(failure)
             reason = "the server ended the stream" if failure is None else str(failure)
             limit = "unlimited" if policy.max_attempts is None else policy.max_attempts
@@ -549,6 +556,8 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                 await self._handoff.put(events, on_block)
         except trio.BrokenResourceError:
             raise _ConsumerGone from None
+        if events:
+            self._policy.event_delivered()  # the stream is healthy: the outage is over
         self._events += len(events)
         if failure is not None:
             raise failure
