@@ -20,11 +20,22 @@ from ._parser import SSEParser
 from ._reconnect import ExponentialBackoff
 from ._response import SSEResponse
 from ._session import SessionState, SessionStatistics, SSESession
+from ._transport import (
+    Connector,
+    ConnectorTransport,
+    Origin,
+    TCPTransport,
+    Transport,
+    UnixSocketTransport,
+)
 from ._version import __version__
 
 __all__ = [
+    "Connector",
+    "ConnectorTransport",
     "ExponentialBackoff",
     "Headers",
+    "Origin",
     "SSEClient",
     "SSEConfig",
     "SSEConnectionError",
@@ -39,7 +50,10 @@ __all__ = [
     "ServerSentEvent",
     "SessionState",
     "SessionStatistics",
+    "TCPTransport",
+    "Transport",
     "TypedServerSentEvent",
+    "UnixSocketTransport",
     "__version__",
     "open_sse_session",
 ]

@@ -22,6 +22,7 @@ from ._parser import DEFAULT_MAX_EVENT_SIZE, check_last_event_id
 from ._reconnect import ExponentialBackoff
 from ._request import PreparedRequest, check_headers, prepare_request
 from ._session import SessionOptions, SSESession
+from ._transport import Connector, Transport, build_transport
 
 if sys.version_info < (3, 11):  # trio depends on the backport there
     from exceptiongroup import BaseExceptionGroup
@@ -74,6 +75,8 @@ class ClientOptions(TypedDict, total=False):
     connect_timeout: float | None
     max_event_size: int
     ssl_context: ssl.SSLContext | None
+    transport: Transport | Connector | None
+    uds: str | None
 
 
 class OpenOptions(ClientOptions, CallOptions, total=False):
@@ -126,6 +129,10 @@ class SSEConfig:
     connect_timeout: float | None = 10.0
     max_event_size: int = DEFAULT_MAX_EVENT_SIZE
     ssl_context: ssl.SSLContext | None = field(default=None, compare=False)
+    transport: Transport | Connector | None = field(default=None, compare=False)
+    """Opens each connection's byte stream; None: TCP (and TLS for https)."""
+    uds: str | None = None
+    """Connect every request to this Unix socket instead of the URL's host."""
 
     def __post_init__(self) -> None:
         _check_seconds("reconnection_time", self.reconnection_time, optional=False)
@@ -184,6 +191,8 @@ class SSEClient:
         connect_timeout: float | None = 10.0,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
         ssl_context: ssl.SSLContext | None = None,
+        transport: Transport | Connector | None = None,
+        uds: str | None = None,
     ) -> None:
         self.config = SSEConfig(
             reconnection_time=reconnection_time,
@@ -196,7 +205,13 @@ class SSEClient:
             connect_timeout=connect_timeout,
             max_event_size=max_event_size,
             ssl_context=ssl_context,
+            transport=transport,
+            uds=uds,
         )
+        self.transport: Transport = build_transport(
+            transport=transport, uds=uds, ssl_context=ssl_context
+        )
+        """What opens the byte streams of this client's sessions."""
 
     def __repr__(self) -> str:
         return f"SSEClient({self.config!r})"
@@ -296,7 +311,7 @@ class SSEClient:
             last_event_id=last_event_id,
             read_timeout=config.read_timeout,
             connect_timeout=config.connect_timeout,
-            ssl_context=config.ssl_context,  # None: the session's shared default
+            transport=self.transport,
             deserialize=deserialize,
         )
 

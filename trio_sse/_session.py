@@ -14,10 +14,8 @@ pushes back on the server and memory stays bounded.
 from __future__ import annotations
 
 import enum
-import functools
 import logging
 import math
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +44,7 @@ from ._reconnect import (
 )
 from ._request import PreparedRequest
 from ._response import SSEResponse
+from ._transport import Origin, Transport, TransportError, lost_connection, open_stream
 
 __all__ = ["SSESession", "SessionOptions", "SessionState", "SessionStatistics"]
 
@@ -95,7 +94,7 @@ class SessionOptions:
     last_event_id: str | None
     read_timeout: float | None
     connect_timeout: float | None
-    ssl_context: ssl.SSLContext | None
+    transport: Transport  # opens each connection's byte stream (TCP/TLS, proxy, socket)
     deserialize: Callable[[str], Any] | None
 
 
@@ -414,53 +413,29 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         )
 
     async def _open_transport(self, request: PreparedRequest) -> trio.abc.Stream:
+        """The transport's stream to the request's origin; how it was made is not our
+        business. Failures come translated: retryable ones go to the reconnect policy,
+        the others (a bad certificate, a bad host name) end the session at once."""
         self._connection_attempts += 1
+        origin = Origin(request.scheme, request.host, request.port)
         try:
-            tcp = await trio.open_tcp_stream(request.host, request.port)
-        except OSError as exc:
-            error = SSEConnectionError(f"cannot connect to {request.host}:{request.port}: {exc}")
-            raise _AttemptFailed(error, exc) from None
-        except (UnicodeError, ValueError) as exc:  # a name the resolver rejects (IDNA)
-            error = SSEConnectionError(f"cannot resolve host {request.host!r}: {exc}")
-            raise error from exc  # not retried: the name will not become valid
-        if request.scheme != "https":
-            return tcp
-        try:
-            context = self._options.ssl_context or default_ssl_context()
-            tls = trio.SSLStream(tcp, context, server_hostname=request.host, https_compatible=True)
-            await tls.do_handshake()
-        except trio.BrokenResourceError as exc:
-            await trio.aclose_forcefully(tcp)
-            cause = exc.__cause__
-            if isinstance(cause, ssl.SSLCertVerificationError):
-                error = SSEConnectionError(
-                    f"TLS certificate of {request.host} rejected: {cause.verify_message}"
-                )
-                raise error from cause  # not retried: a bad certificate does not heal
-            error = SSEConnectionError(f"TLS handshake with {request.host} failed: {cause or exc}")
-            raise _AttemptFailed(error, cause or exc) from None
-        except (ssl.SSLError, ValueError) as exc:  # a context that cannot make client sockets
-            await trio.aclose_forcefully(tcp)
-            raise SSEConnectionError(f"cannot start TLS with {request.host}: {exc}") from exc
-        except BaseException:
-            await trio.aclose_forcefully(tcp)
-            raise
-        return tls
+            return await open_stream(self._options.transport, origin)
+        except TransportError as exc:
+            if exc.retryable:
+                raise _AttemptFailed(exc.error) from None
+            raise exc.error from exc.error.__cause__
 
     async def _send(self, stream: trio.abc.Stream, data: bytes) -> None:
         try:
             await stream.send_all(data)
         except (trio.BrokenResourceError, OSError) as exc:
-            cause = exc.__cause__ or exc
-            error = SSEConnectionError(f"connection lost while sending the request: {cause}")
-            raise _AttemptFailed(error, cause) from None
+            raise _AttemptFailed(lost_connection(exc, "while sending the request")) from None
 
     async def _receive(self, stream: trio.abc.Stream) -> bytes:
         try:
             data = bytes(await stream.receive_some(RECEIVE_SIZE))
         except (trio.BrokenResourceError, OSError) as exc:
-            cause = exc.__cause__ or exc
-            raise _AttemptFailed(SSEConnectionError(f"connection lost: {cause}"), cause) from None
+            raise _AttemptFailed(lost_connection(exc)) from None
         self._bytes += len(data)
         return data
 
@@ -561,14 +536,6 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         self._events += len(events)
         if failure is not None:
             raise failure
-
-
-@functools.cache
-def default_ssl_context() -> ssl.SSLContext:
-    """One verifying context per process: loading the system CA store takes tens of
-    milliseconds, so it is done once, not per client or per connection. (Not in a
-    worker thread: a thread wait would let a test's autojump clock leap ahead.)"""
-    return ssl.create_default_context()
 
 
 def _typed(event: ServerSentEvent, deserialize: Callable[[str], Any]) -> TypedServerSentEvent[Any]:

@@ -35,10 +35,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 import h11
 import trio
+import trio.testing
 
 from ._events import ServerSentEvent, TypedServerSentEvent
 
@@ -284,6 +285,7 @@ class SSETestServer:
         self._changed = trio.Event()
         self._cancel_scope = trio.CancelScope()
         self._stopped = trio.Event()
+        self._nursery: trio.Nursery | None = None
 
     # -- public surface -------------------------------------------------------------
 
@@ -357,10 +359,12 @@ class SSETestServer:
                 listeners = await self._open_listeners()
                 try:
                     async with trio.open_nursery() as nursery:
+                        self._nursery = nursery
                         for listener in listeners:
                             nursery.start_soon(self._accept_loop, listener, nursery)
                         task_status.started(self)
                 finally:
+                    self._nursery = None
                     _close_listeners(listeners)
         finally:
             self._stopped.set()
@@ -380,7 +384,29 @@ class SSETestServer:
             stream = await listener.accept()
             nursery.start_soon(self._serve_connection, stream)
 
-    async def _serve_connection(self, tcp: trio.SocketStream) -> None:
+    async def serve_stream(self, stream: trio.abc.Stream) -> None:
+        """Serve one connection on a stream opened elsewhere -- an accepted Unix socket,
+        one end of ``trio.testing.memory_stream_pair()`` -- exactly as a TCP connection
+        is served and counted (TLS too, with ``ssl_context``). Returns when it ends.
+        Only TCP can send a reset: ``end="reset"`` closes other streams abruptly."""
+        await self._serve_connection(stream)
+
+    def connector(self) -> Callable[[Any], Awaitable[trio.abc.Stream]]:
+        """A connector for ``SSEClient(transport=server.connector())``: each connection
+        reaches this server through an in-memory stream pair, with no socket at all
+        (use :attr:`url` for the URL; the connector ignores where it points)."""
+
+        async def connect(origin: Any) -> trio.abc.Stream:
+            if self._nursery is None:
+                raise trio.ClosedResourceError("the test server is not running")
+            client_end, server_end = trio.testing.memory_stream_pair()
+            self._nursery.start_soon(self._serve_connection, server_end)
+            await trio.lowlevel.checkpoint()
+            return client_end
+
+        return connect
+
+    async def _serve_connection(self, tcp: trio.abc.Stream) -> None:
         """One connection: read a request, record it, answer it; never raise."""
         self._connections_total += 1
         self._connections_open += 1
@@ -458,8 +484,9 @@ def _url_host(host: str) -> str:
 class _Connection:
     """One accepted socket (optionally TLS-wrapped) and the ways it can end."""
 
-    def __init__(self, tcp: trio.SocketStream, ssl_context: ssl.SSLContext | None) -> None:
-        tcp.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
+    def __init__(self, tcp: trio.abc.Stream, ssl_context: ssl.SSLContext | None) -> None:
+        if _is_tcp(tcp):
+            tcp.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
         self.tcp = tcp
         self.stream: trio.abc.Stream = tcp
         if ssl_context is not None:
@@ -571,8 +598,11 @@ class _Connection:
     async def reset(self) -> None:
         """Abort with RST: SO_LINGER on with a zero timeout, then close the TCP socket."""
         self.closed = True
-        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        await self.tcp.aclose()
+        if _is_tcp(self.tcp):
+            self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            await self.tcp.aclose()
+        else:
+            await trio.aclose_forcefully(self.tcp)
 
     async def abort(self) -> None:
         """Close at once if still open (cancelled or failed); never blocks."""
@@ -587,6 +617,13 @@ class _Connection:
         with trio.move_on_after(1):
             with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                 await self.stream.send_all(data)
+
+
+def _is_tcp(stream: trio.abc.Stream) -> TypeGuard[trio.SocketStream]:
+    return isinstance(stream, trio.SocketStream) and stream.socket.family in (
+        socket.AF_INET,
+        socket.AF_INET6,
+    )
 
 
 def _continue(parser: h11.Connection) -> bytes:

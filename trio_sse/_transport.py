@@ -1,0 +1,310 @@
+"""The transport seam: how the byte stream for one HTTP request is opened.
+
+The session speaks HTTP/1.1 over a ``trio.abc.Stream`` and never learns how that stream
+was made. A :class:`Transport` makes it: plain TCP, TLS over TCP (:class:`TCPTransport`),
+a Unix socket (:class:`UnixSocketTransport`), a proxy (``_proxy.py``), or anything a user
+or a test supplies (an in-memory stream, a socket from a pool), in the spirit of
+httpcore's network backends. The interface is one coroutine, so an ``async def``
+wrapped in :class:`ConnectorTransport` is a transport too.
+
+Whatever a transport raises is translated to an SSEError in one place,
+:func:`translate_error`, which also says whether a retry may cure it (a refused
+connection may; a certificate that does not verify will not).
+"""
+
+from __future__ import annotations
+
+import functools
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol, TypeAlias, runtime_checkable
+
+import trio
+
+from ._exceptions import SSEConnectionError, SSEError
+
+__all__ = [
+    "Connector",
+    "ConnectorTransport",
+    "Forwarding",
+    "ForwardingTransport",
+    "Origin",
+    "TCPTransport",
+    "Transport",
+    "TransportError",
+    "UnixSocketTransport",
+    "as_transport",
+    "build_transport",
+    "default_ssl_context",
+    "forwarding_for",
+    "lost_connection",
+    "open_stream",
+    "start_tls",
+    "translate_error",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a request goes: scheme (``http`` or ``https``), host (IPv6 without
+    brackets, names IDNA-encoded) and port. For https, the transport does the TLS
+    handshake with ``host`` as the server name (SNI and certificate check)."""
+
+    scheme: str
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """Opens the byte stream one request travels on.
+
+    ``connect`` returns a stream ready for HTTP/1.1 to ``origin``: TLS already done for
+    https. The session owns the stream from then on and closes it. Failures may be
+    raised as they come (OSError, trio.BrokenResourceError, ssl errors) or as an
+    SSEError; the session translates them (see :func:`translate_error`).
+    """
+
+    async def connect(self, origin: Origin) -> trio.abc.Stream: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Forwarding:
+    """How to write a request that a forwarding HTTP proxy relays: the target in absolute
+    form (``GET http://host:port/path``) and ``headers`` for the proxy's eyes only."""
+
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@runtime_checkable
+class ForwardingTransport(Transport, Protocol):
+    """A transport whose streams may lead to a forwarding proxy rather than the origin
+    (plain http:// through an HTTP proxy). Transports without ``forwarding`` never do."""
+
+    def forwarding(self, origin: Origin) -> Forwarding | None: ...
+
+
+def forwarding_for(transport: Transport, origin: Origin) -> Forwarding | None:
+    """How the request to ``origin`` must be written on ``transport``'s stream."""
+    if isinstance(transport, ForwardingTransport):
+        return transport.forwarding(origin)
+    return None
+
+
+class TransportError(SSEError):
+    """A translated transport failure (``error``, what the user sees) and whether a
+    retry may cure it. The session unwraps it; a transport built on one of ours
+    may let it pass through."""
+
+    def __init__(self, error: SSEError, *, retryable: bool) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retryable = retryable
+
+
+@functools.cache
+def default_ssl_context() -> ssl.SSLContext:
+    """One verifying context per process: loading the system CA store takes tens of
+    milliseconds, so it is done once, not per client or per connection. (Not in a
+    worker thread: a thread wait would let a test's autojump clock leap ahead.)"""
+    return ssl.create_default_context()
+
+
+def translate_error(exc: BaseException, origin: Origin, *, tls: bool = False) -> TransportError:
+    """The one place where what a transport raised becomes an SSEError.
+
+    Retryable: refused or unreachable, a failed handshake, a lost connection. Not
+    retryable: a certificate that does not verify, a host name the resolver rejects,
+    an SSL context that cannot make client sockets (none of these heal by waiting).
+    An SSEError a transport raised itself is kept; it is retryable if it is an
+    SSEConnectionError.
+    """
+    if isinstance(exc, TransportError):
+        return exc
+    if isinstance(exc, SSEError):
+        return TransportError(exc, retryable=isinstance(exc, SSEConnectionError))
+    where = f"{origin.host}:{origin.port}"
+    cause = exc.__cause__ if isinstance(exc, trio.BrokenResourceError) else None
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        error = SSEConnectionError(
+            f"TLS certificate of {origin.host} rejected: {cause.verify_message}"
+        )
+        return _with_cause(error, cause, retryable=False)
+    if tls and isinstance(exc, trio.BrokenResourceError):
+        error = SSEConnectionError(f"TLS handshake with {origin.host} failed: {cause or exc}")
+        return _with_cause(error, cause or exc, retryable=True)
+    if tls and isinstance(exc, (ssl.SSLError, ValueError)):  # a context unfit for clients
+        error = SSEConnectionError(f"cannot start TLS with {origin.host}: {exc}")
+        return _with_cause(error, exc, retryable=False)
+    if isinstance(exc, (UnicodeError, ValueError)):  # a name the resolver rejects (IDNA)
+        error = SSEConnectionError(f"cannot resolve host {origin.host!r}: {exc}")
+        return _with_cause(error, exc, retryable=False)
+    if isinstance(exc, OSError):
+        return _with_cause(
+            SSEConnectionError(f"cannot connect to {where}: {exc}"), exc, retryable=True
+        )
+    if isinstance(exc, (trio.BrokenResourceError, trio.ClosedResourceError)):
+        error = SSEConnectionError(f"connection to {where} lost while opening: {cause or exc}")
+        return _with_cause(error, cause or exc, retryable=True)
+    error = SSEConnectionError(f"the transport failed to connect to {where}: {exc!r}")
+    return _with_cause(error, exc, retryable=False)
+
+
+def _with_cause(error: SSEError, cause: BaseException, *, retryable: bool) -> TransportError:
+    error.__cause__ = cause
+    return TransportError(error, retryable=retryable)
+
+
+def lost_connection(exc: BaseException, doing: str = "") -> SSEConnectionError:
+    """A stream that broke after it was opened: always worth a reconnect."""
+    cause = exc.__cause__ or exc
+    error = SSEConnectionError(f"connection lost{' ' + doing if doing else ''}: {cause}")
+    error.__cause__ = cause
+    return error
+
+
+async def open_stream(transport: Transport, origin: Origin) -> trio.abc.Stream:
+    """``transport.connect(origin)`` with every failure translated to TransportError."""
+    try:
+        return await transport.connect(origin)
+    except trio.Cancelled:
+        raise
+    except Exception as exc:
+        raise translate_error(exc, origin) from None
+
+
+async def start_tls(
+    stream: trio.abc.Stream, origin: Origin, ssl_context: ssl.SSLContext | None
+) -> trio.abc.Stream:
+    """Wrap ``stream`` in TLS to ``origin`` (its host as SNI and certificate name) and
+    finish the handshake; on failure the stream is closed and the error translated."""
+    try:
+        context = ssl_context or default_ssl_context()
+        tls = trio.SSLStream(stream, context, server_hostname=origin.host, https_compatible=True)
+        await tls.do_handshake()
+    except trio.Cancelled:
+        await trio.aclose_forcefully(stream)
+        raise
+    except Exception as exc:
+        await trio.aclose_forcefully(stream)
+        raise translate_error(exc, origin, tls=True) from None
+    except BaseException:
+        await trio.aclose_forcefully(stream)
+        raise
+    return tls
+
+
+class TCPTransport:
+    """The default: a TCP connection to the origin, TLS on top for https.
+
+    ``ssl_context`` verifies the server (default: the system CAs, hostname checked).
+    """
+
+    def __init__(self, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        _check_ssl_context(ssl_context)
+        self.ssl_context = ssl_context
+
+    def __repr__(self) -> str:
+        return f"TCPTransport(ssl_context={self.ssl_context!r})"
+
+    async def connect(self, origin: Origin) -> trio.abc.Stream:
+        try:
+            stream: trio.abc.Stream = await trio.open_tcp_stream(origin.host, origin.port)
+        except (OSError, UnicodeError, ValueError) as exc:
+            raise translate_error(exc, origin) from None
+        if origin.scheme == "https":
+            return await start_tls(stream, origin, self.ssl_context)
+        return stream
+
+
+class UnixSocketTransport:
+    """Every request goes to the server listening on the Unix socket at ``path``,
+    whatever the URL's host (which still names the Host header and, for https, the
+    TLS server name): how Docker's and many local daemons' APIs are reached."""
+
+    def __init__(self, path: str, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        if not isinstance(path, str):
+            raise TypeError(f"the Unix socket path must be a str, not {type(path).__name__}")
+        if not path:
+            raise ValueError("the Unix socket path must not be empty")
+        _check_ssl_context(ssl_context)
+        self.path = path
+        self.ssl_context = ssl_context
+
+    def __repr__(self) -> str:
+        return f"UnixSocketTransport({self.path!r})"
+
+    async def connect(self, origin: Origin) -> trio.abc.Stream:
+        try:
+            stream: trio.abc.Stream = await trio.open_unix_socket(self.path)
+        except OSError as exc:
+            error = SSEConnectionError(f"cannot connect to the Unix socket {self.path!r}: {exc}")
+            raise _with_cause(error, exc, retryable=True) from None
+        if origin.scheme == "https":
+            return await start_tls(stream, origin, self.ssl_context)
+        return stream
+
+
+class ConnectorTransport:
+    """A transport made of one ``async def connect(origin) -> trio.abc.Stream``."""
+
+    def __init__(self, connect: Connector) -> None:
+        if not callable(connect):
+            raise TypeError("a connector must be an async function taking an Origin")
+        self._connect = connect
+
+    def __repr__(self) -> str:
+        return f"ConnectorTransport({self._connect!r})"
+
+    async def connect(self, origin: Origin) -> trio.abc.Stream:
+        stream = await self._connect(origin)
+        if not isinstance(stream, trio.abc.Stream):
+            # A bug in the connector, not a network failure: never retried.
+            raise TransportError(
+                SSEError(f"the connector returned {type(stream).__name__}, not a trio.abc.Stream"),
+                retryable=False,
+            )
+        return stream
+
+
+Connector: TypeAlias = Callable[[Origin], Awaitable[trio.abc.Stream]]
+"""An ``async def connect(origin) -> trio.abc.Stream``: accepted wherever a Transport is."""
+
+
+def as_transport(value: object) -> Transport:
+    """A Transport from what a user passed: a transport, or an async connect function."""
+    if isinstance(value, Transport):
+        return value
+    if callable(value):
+        return ConnectorTransport(value)
+    raise TypeError(
+        "transport must have an async connect(origin) method or be an async function "
+        f"taking an Origin, not {type(value).__name__}"
+    )
+
+
+def _check_ssl_context(ssl_context: object) -> None:
+    if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+        raise TypeError("ssl_context must be an ssl.SSLContext or None")
+
+
+def build_transport(
+    *,
+    transport: Transport | Connector | None = None,
+    uds: str | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+) -> Transport:
+    """The client's transport from its arguments, validated at the call: ``transport``
+    as given, else a Unix socket for ``uds``, else TCP (TLS for https)."""
+    if transport is not None:
+        if uds is not None or ssl_context is not None:
+            raise ValueError("transport= replaces uds= and ssl_context=: configure the transport")
+        return as_transport(transport)
+    if uds is not None:
+        return UnixSocketTransport(uds, ssl_context=ssl_context)
+    return TCPTransport(ssl_context=ssl_context)
