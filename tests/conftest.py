@@ -1,4 +1,4 @@
-"""Shared fixtures for the socket-level tests: a scripted loopback server and a TLS CA."""
+"""Shared fixtures: a scripted loopback server, a TLS CA, and no proxy from the environment."""
 
 from __future__ import annotations
 
@@ -9,6 +9,18 @@ import pytest
 import trustme
 
 from trio_sse.testing import SSETestServer, open_sse_test_server
+
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD")
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every client reads proxy variables when made (trust_env): a proxy set on the
+    machine running the tests must not reroute their loopback connections. Tests of
+    trust_env set the variables they mean explicitly."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ FORBIDDEN = {
     "_judge": frozenset({"trio", "h11"}),
     "_exchange": frozenset({"trio"}),
     "_reconnect": frozenset({"trio"}),
+    "_proxy": frozenset({"trio"}),
 }
 
 

@@ -12,11 +12,13 @@ from ._exceptions import (
     SSEDeserializationError,
     SSEError,
     SSEProtocolError,
+    SSEProxyError,
     SSEResponseError,
     SSETimeoutError,
 )
 from ._headers import Headers
 from ._parser import SSEParser
+from ._proxy_transport import ProxyTransport
 from ._reconnect import ExponentialBackoff
 from ._response import SSEResponse
 from ._session import SessionState, SessionStatistics, SSESession
@@ -36,6 +38,7 @@ __all__ = [
     "ExponentialBackoff",
     "Headers",
     "Origin",
+    "ProxyTransport",
     "SSEClient",
     "SSEConfig",
     "SSEConnectionError",
@@ -43,6 +46,7 @@ __all__ = [
     "SSEError",
     "SSEParser",
     "SSEProtocolError",
+    "SSEProxyError",
     "SSEResponse",
     "SSEResponseError",
     "SSESession",

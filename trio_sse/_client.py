@@ -19,10 +19,11 @@ import trio
 
 from ._events import ServerSentEvent, TypedServerSentEvent
 from ._parser import DEFAULT_MAX_EVENT_SIZE, check_last_event_id
+from ._proxy_transport import build_transport
 from ._reconnect import ExponentialBackoff
 from ._request import PreparedRequest, check_headers, prepare_request
 from ._session import SessionOptions, SSESession
-from ._transport import Connector, Transport, build_transport
+from ._transport import Connector, Transport
 
 if sys.version_info < (3, 11):  # trio depends on the backport there
     from exceptiongroup import BaseExceptionGroup
@@ -77,6 +78,8 @@ class ClientOptions(TypedDict, total=False):
     ssl_context: ssl.SSLContext | None
     transport: Transport | Connector | None
     uds: str | None
+    proxy: str | None
+    trust_env: bool
 
 
 class OpenOptions(ClientOptions, CallOptions, total=False):
@@ -133,6 +136,10 @@ class SSEConfig:
     """Opens each connection's byte stream; None: TCP (and TLS for https)."""
     uds: str | None = None
     """Connect every request to this Unix socket instead of the URL's host."""
+    proxy: str | None = field(default=None, repr=False)  # may hold a password
+    """``http://[user:pass@]host:port``: every request goes through this proxy."""
+    trust_env: bool = True
+    """Without ``proxy``/``uds``/``transport``: use HTTP(S)_PROXY, ALL_PROXY, NO_PROXY."""
 
     def __post_init__(self) -> None:
         _check_seconds("reconnection_time", self.reconnection_time, optional=False)
@@ -193,6 +200,8 @@ class SSEClient:
         ssl_context: ssl.SSLContext | None = None,
         transport: Transport | Connector | None = None,
         uds: str | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
     ) -> None:
         self.config = SSEConfig(
             reconnection_time=reconnection_time,
@@ -207,9 +216,12 @@ class SSEClient:
             ssl_context=ssl_context,
             transport=transport,
             uds=uds,
+            proxy=proxy,
+            trust_env=trust_env,
         )
+        # The environment is read now, once: a client behaves the same all its life.
         self.transport: Transport = build_transport(
-            transport=transport, uds=uds, ssl_context=ssl_context
+            transport=transport, uds=uds, proxy=proxy, trust_env=trust_env, ssl_context=ssl_context
         )
         """What opens the byte streams of this client's sessions."""
 

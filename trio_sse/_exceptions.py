@@ -17,6 +17,7 @@ __all__ = [
     "SSEDeserializationError",
     "SSEError",
     "SSEProtocolError",
+    "SSEProxyError",
     "SSEResponseError",
     "SSETimeoutError",
 ]
@@ -65,6 +66,21 @@ class SSEConnectionError(SSEError):
     def __init__(self, message: str, *, attempts: int = 0) -> None:
         super().__init__(message)
         self.attempts = attempts
+
+
+class SSEProxyError(SSEConnectionError):
+    """The proxy, not the origin, failed: unreachable, refused (``status_code``, e.g. 407
+    for missing or wrong credentials, 5xx for a tunnel it could not open) or broke the
+    exchange.
+
+    A 407 or another refusal is raised at once; an unreachable proxy or a 5xx is retried
+    like any connection failure and, once attempts are used up, is the ``__cause__`` of
+    the SSEConnectionError raised.
+    """
+
+    def __init__(self, message: str, *, status_code: int | None = None, attempts: int = 0) -> None:
+        super().__init__(message, attempts=attempts)
+        self.status_code = status_code
 
 
 class SSETimeoutError(SSEConnectionError):

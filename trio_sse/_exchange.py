@@ -62,8 +62,17 @@ class HTTPExchange:
     what tells the two apart. The first error is sticky.
     """
 
-    def __init__(self, request: PreparedRequest, last_event_id: str | None = None) -> None:
+    def __init__(
+        self,
+        request: PreparedRequest,
+        last_event_id: str | None = None,
+        *,
+        proxy_headers: tuple[tuple[str, str], ...] | None = None,
+    ) -> None:
+        """``proxy_headers`` not None: the stream leads to a forwarding HTTP proxy, so the
+        target goes in absolute form and these headers (Proxy-Authorization) are added."""
         self.request = request
+        self._absolute_form = proxy_headers is not None
         self._conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
         self._phase = Phase.HEAD
         self._peer_closed = False  # feed(b"") was called; h11 is told when it needs data
@@ -72,7 +81,11 @@ class HTTPExchange:
         self._unreturned_head: SSEResponse | None = None  # next_head has yet to return it
         self._decoder: Decoder = IdentityDecoder()
         self._error_body = bytearray()
-        self._request_bytes = self._serialize(build_request_head(request, last_event_id))
+        head = build_request_head(request, last_event_id)
+        if proxy_headers:
+            names = {name.lower() for name, _ in proxy_headers}
+            head = [(n, v) for n, v in head if n.lower() not in names] + list(proxy_headers)
+        self._request_bytes = self._serialize(head)
 
     @property
     def phase(self) -> Phase:
@@ -81,10 +94,9 @@ class HTTPExchange:
     def _serialize(self, head: list[tuple[str, str]]) -> bytes:
         request = self.request
         fields = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in head]
+        target = request.url if self._absolute_form else request.target
         with self._h11_errors():
-            out = self._conn.send(
-                h11.Request(method=request.method, target=request.target, headers=fields)
-            )
+            out = self._conn.send(h11.Request(method=request.method, target=target, headers=fields))
             if request.body:
                 out += self._conn.send(h11.Data(data=request.body))
             out += self._conn.send(h11.EndOfMessage())

@@ -29,6 +29,7 @@ from ._exceptions import (
     SSEDeserializationError,
     SSEError,
     SSEProtocolError,
+    SSEProxyError,
     SSEResponseError,
     SSETimeoutError,
 )
@@ -44,7 +45,15 @@ from ._reconnect import (
 )
 from ._request import PreparedRequest
 from ._response import SSEResponse
-from ._transport import Origin, Transport, TransportError, lost_connection, open_stream
+from ._transport import (
+    Forwarding,
+    Origin,
+    Transport,
+    TransportError,
+    forwarding_for,
+    lost_connection,
+    open_stream,
+)
 
 __all__ = ["SSESession", "SessionOptions", "SessionState", "SessionStatistics"]
 
@@ -395,11 +404,19 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         timeout = self._options.connect_timeout
         with trio.move_on_after(math.inf if timeout is None else timeout):
             while True:
-                stream = await self._open_transport(request)
+                origin = Origin(request.scheme, request.host, request.port)
+                stream = await self._open_transport(origin)
                 try:
-                    exchange = HTTPExchange(request, self._last_event_id)
+                    forwarding = forwarding_for(self._options.transport, origin)
+                    exchange = HTTPExchange(
+                        request,
+                        self._last_event_id,
+                        proxy_headers=None if forwarding is None else forwarding.headers,
+                    )
                     await self._send(stream, exchange.request_bytes())
                     response = await self._read_head(stream, exchange)
+                    if forwarding is not None and response.status_code == 407:
+                        raise _proxy_refused(forwarding, request, response)
                     decision = judge_response(request, response)
                     if not isinstance(decision, FollowRedirect):
                         return stream, exchange, response, decision
@@ -412,12 +429,11 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             SSETimeoutError(f"no response from {request.url} within connect_timeout={timeout}s")
         )
 
-    async def _open_transport(self, request: PreparedRequest) -> trio.abc.Stream:
-        """The transport's stream to the request's origin; how it was made is not our
-        business. Failures come translated: retryable ones go to the reconnect policy,
-        the others (a bad certificate, a bad host name) end the session at once."""
+    async def _open_transport(self, origin: Origin) -> trio.abc.Stream:
+        """The transport's stream to ``origin``; how it was made is not our business.
+        Failures come translated: retryable ones go to the reconnect policy, the others
+        (a bad certificate, a bad host name, a proxy's 407) end the session at once."""
         self._connection_attempts += 1
-        origin = Origin(request.scheme, request.host, request.port)
         try:
             return await open_stream(self._options.transport, origin)
         except TransportError as exc:
@@ -536,6 +552,17 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         self._events += len(events)
         if failure is not None:
             raise failure
+
+
+def _proxy_refused(
+    forwarding: Forwarding, request: PreparedRequest, response: SSEResponse
+) -> SSEProxyError:
+    """A forwarding proxy's 407 is about its credentials, not the origin's: say so."""
+    status = f"{response.status_code} {response.reason}".strip()
+    return SSEProxyError(
+        f"proxy {forwarding.proxy} refused to forward the request to {request.url}: {status}",
+        status_code=response.status_code,
+    )
 
 
 def _typed(event: ServerSentEvent, deserialize: Callable[[str], Any]) -> TypedServerSentEvent[Any]:

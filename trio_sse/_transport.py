@@ -35,7 +35,6 @@ __all__ = [
     "TransportError",
     "UnixSocketTransport",
     "as_transport",
-    "build_transport",
     "default_ssl_context",
     "forwarding_for",
     "lost_connection",
@@ -76,8 +75,10 @@ class Transport(Protocol):
 @dataclass(frozen=True, slots=True)
 class Forwarding:
     """How to write a request that a forwarding HTTP proxy relays: the target in absolute
-    form (``GET http://host:port/path``) and ``headers`` for the proxy's eyes only."""
+    form (``GET http://host:port/path``) and ``headers`` for the proxy's eyes only.
+    ``proxy`` names the proxy in error messages (never with its password)."""
 
+    proxy: str
     headers: tuple[tuple[str, str], ...] = ()
 
 
@@ -291,20 +292,3 @@ def as_transport(value: object) -> Transport:
 def _check_ssl_context(ssl_context: object) -> None:
     if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
         raise TypeError("ssl_context must be an ssl.SSLContext or None")
-
-
-def build_transport(
-    *,
-    transport: Transport | Connector | None = None,
-    uds: str | None = None,
-    ssl_context: ssl.SSLContext | None = None,
-) -> Transport:
-    """The client's transport from its arguments, validated at the call: ``transport``
-    as given, else a Unix socket for ``uds``, else TCP (TLS for https)."""
-    if transport is not None:
-        if uds is not None or ssl_context is not None:
-            raise ValueError("transport= replaces uds= and ssl_context=: configure the transport")
-        return as_transport(transport)
-    if uds is not None:
-        return UnixSocketTransport(uds, ssl_context=ssl_context)
-    return TCPTransport(ssl_context=ssl_context)

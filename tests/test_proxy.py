@@ -1,0 +1,387 @@
+"""Proxies: http:// through a real loopback proxy in absolute form, https:// through a
+CONNECT tunnel with TLS to the origin under the origin's name, Basic credentials for the
+proxy only, clear SSEProxyErrors when the proxy refuses or cannot be reached, and the
+proxy environment variables read as curl and httpx read them."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import ssl
+
+import pytest
+import trustme
+
+from tests.proxy_server import ProxyServer, open_proxy_server
+from trio_sse import (
+    ProxyTransport,
+    ServerSentEvent,
+    SSEClient,
+    SSEConnectionError,
+    SSEProxyError,
+    TCPTransport,
+)
+from trio_sse._proxy import NoProxy, Proxy, ProxyChoice, TunnelHandshake
+from trio_sse.testing import ScriptedResponse, SSETestServer, open_sse_test_server
+
+# --------------------------------------------------------------------------- sans-IO
+
+
+def test_proxy_url_parsing() -> None:
+    proxy = Proxy.parse("http://alice:p%40ss@Proxy.Example:3128")
+    assert (proxy.host, proxy.port, proxy.username, proxy.password) == (
+        "proxy.example",
+        3128,
+        "alice",
+        "p@ss",
+    )
+    assert proxy.authorization == "Basic " + base64.b64encode(b"alice:p@ss").decode()
+    assert "p@ss" not in repr(proxy)
+    assert str(proxy) == "http://proxy.example:3128"
+    assert Proxy.parse("proxy.example") == Proxy("proxy.example", 80)  # curl: http, port 80
+    assert Proxy.parse("http://[::1]:8080/").host == "::1"
+    assert Proxy.parse("http://proxy:1").authorization is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["socks5://proxy:1080", "https://proxy:443", "http://proxy/path", "http://:80", "http://p:x"],
+)
+def test_unusable_proxy_urls(url: str) -> None:
+    with pytest.raises(ValueError, match="proxy"):
+        Proxy.parse(url)
+
+
+def test_a_bad_proxy_url_error_hides_the_password() -> None:
+    with pytest.raises(ValueError, match="unsupported proxy scheme") as info:
+        Proxy.parse("socks5://alice:secret@proxy:1080")
+    assert "secret" not in str(info.value)
+    assert "alice:***@proxy:1080" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("no_proxy", "host", "port", "exempt"),
+    [
+        ("example.com", "example.com", 80, True),
+        ("example.com", "api.example.com", 80, True),
+        ("example.com", "badexample.com", 80, False),
+        (".example.com", "example.com", 80, True),
+        ("*.example.com", "a.b.example.com", 80, True),
+        ("EXAMPLE.com", "example.COM", 80, True),
+        ("*", "anything.test", 443, True),
+        ("other.test, ,example.com", "example.com", 443, True),
+        ("127.0.0.1", "127.0.0.1", 8080, True),
+        ("127.0.0.1", "127.0.0.2", 8080, False),
+        ("10.0.0.0/8", "10.20.30.40", 80, True),
+        ("10.0.0.0/8", "11.0.0.1", 80, False),
+        ("::1", "::1", 80, True),
+        ("[::1]:8080", "::1", 8080, True),
+        ("[::1]:8080", "::1", 80, False),
+        ("example.com:8080", "example.com", 8080, True),
+        ("example.com:8080", "example.com", 80, False),
+        ("localhost", "127.0.0.1", 80, False),  # names are not resolved
+        ("", "example.com", 80, False),
+    ],
+)
+def test_no_proxy_matching(no_proxy: str, host: str, port: int, exempt: bool) -> None:
+    assert NoProxy.parse(no_proxy).matches(host, port) is exempt
+
+
+def test_environment_lower_case_wins_and_all_proxy_fills_in() -> None:
+    choice = ProxyChoice.from_environ(
+        {"http_proxy": "http://lower:1", "HTTP_PROXY": "http://upper:2", "ALL_PROXY": "every:3"}
+    )
+    assert choice.proxy_for("http", "example.com", 80) == Proxy("lower", 1)
+    assert choice.proxy_for("https", "example.com", 443) == Proxy("every", 3)
+
+
+def test_environment_per_scheme() -> None:
+    choice = ProxyChoice.from_environ({"HTTPS_PROXY": "http://secure:1"})
+    assert choice.proxy_for("http", "example.com", 80) is None
+    assert choice.proxy_for("https", "example.com", 443) == Proxy("secure", 1)
+
+
+def test_environment_loopback_is_proxied_unless_listed() -> None:
+    """As httpx: 127.0.0.1 and localhost go through the proxy unless NO_PROXY says not."""
+    choice = ProxyChoice.from_environ({"HTTP_PROXY": "http://p:1"})
+    assert choice.proxy_for("http", "127.0.0.1", 80) == Proxy("p", 1)
+    assert choice.proxy_for("http", "localhost", 80) == Proxy("p", 1)
+    listed = ProxyChoice.from_environ({"HTTP_PROXY": "http://p:1", "no_proxy": "localhost"})
+    assert listed.proxy_for("http", "localhost", 80) is None
+
+
+def test_environment_empty_values_are_unset() -> None:
+    assert not ProxyChoice.from_environ({"HTTP_PROXY": " ", "https_proxy": ""})
+
+
+def test_environment_ignores_upper_case_http_proxy_under_cgi() -> None:
+    """httpoxy: in a CGI process HTTP_PROXY may come from a request's Proxy header."""
+    cgi = {"REQUEST_METHOD": "GET", "HTTP_PROXY": "http://attacker:1"}
+    assert ProxyChoice.from_environ(cgi).proxy_for("http", "example.com", 80) is None
+    cgi["http_proxy"] = "http://mine:2"
+    assert ProxyChoice.from_environ(cgi).proxy_for("http", "example.com", 80) == Proxy("mine", 2)
+
+
+def test_environment_with_an_unusable_proxy_is_an_error() -> None:
+    """Going direct instead would quietly bypass a proxy the machine requires."""
+    with pytest.raises(ValueError, match="HTTPS_PROXY"):
+        ProxyChoice.from_environ({"HTTPS_PROXY": "socks5://p:1080"})
+
+
+def test_tunnel_handshake_bytes() -> None:
+    handshake = TunnelHandshake(Proxy("p", 1, "u", "pw"), "::1", 8443)
+    request = handshake.request_bytes()
+    assert request.startswith(b"CONNECT [::1]:8443 HTTP/1.1\r\n")
+    assert b"Host: [::1]:8443\r\n" in request
+    assert b"Proxy-Authorization: Basic " + base64.b64encode(b"u:pw") in request
+    assert not handshake.established()
+    handshake.feed(b"HTTP/1.1 200 Connection established\r\n")
+    assert not handshake.established()
+    handshake.feed(b"\r\n")
+    assert handshake.established()
+    assert handshake.trailing == b""
+
+
+@pytest.mark.parametrize(
+    ("answer", "status"),
+    [
+        (b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n", 407),
+        (b"HTTP/1.1 502 Bad Gateway\r\n\r\n", 502),
+        (b"", None),  # closed without answering
+        (b"garbage\r\n\r\n", None),
+    ],
+)
+def test_tunnel_handshake_refusals(answer: bytes, status: int | None) -> None:
+    handshake = TunnelHandshake(Proxy("p", 1), "origin.test", 443)
+    handshake.feed(answer)
+    if not answer:
+        handshake.feed(b"")
+    with pytest.raises(SSEProxyError, match=r"proxy http://p:1 .*CONNECT origin\.test:443") as info:
+        handshake.established()
+    assert info.value.status_code == status
+
+
+# --------------------------------------------------------------------------- on loopback
+
+
+async def test_http_through_the_proxy_in_absolute_form(server: SSETestServer) -> None:
+    server.script(ScriptedResponse.events(ServerSentEvent(data="relayed", id="1")))
+    async with open_proxy_server() as proxy:
+        client = SSEClient(proxy=proxy.url)
+        assert isinstance(client.transport, ProxyTransport)
+        url = server.url_for("/events?x=1")
+        async with client.sse(url) as session:
+            assert [ev.data async for ev in session] == ["relayed"]
+            assert session.response.url == url
+    (seen,) = proxy.requests
+    assert (seen.method, seen.target) == ("GET", url)
+    assert seen.header("host") == f"127.0.0.1:{server.port}"
+    (request,) = server.requests
+    assert request.target == "/events?x=1"
+
+
+async def test_proxy_credentials_go_to_the_proxy(server: SSETestServer) -> None:
+    server.script(ScriptedResponse.events(ServerSentEvent(data="ok")))
+    async with open_proxy_server(credentials=("alice", "p@ss")) as proxy:
+        client = SSEClient(proxy=proxy.url_with("alice", "p%40ss"))
+        async with client.sse(server.url) as session:
+            assert [ev.data async for ev in session] == ["ok"]
+    token = base64.b64encode(b"alice:p@ss").decode()
+    assert proxy.requests[0].header("proxy-authorization") == f"Basic {token}"
+    assert server.requests[0].header("proxy-authorization") is None
+
+
+async def test_https_through_a_connect_tunnel(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    """CONNECT, then TLS to the origin: the proxy sees the CONNECT (with its
+    credentials) and nothing of the request; the origin sees no proxy credentials."""
+    async with (
+        open_sse_test_server(ssl_context=server_ssl_context) as origin,
+        open_proxy_server(credentials=("bob", "pw")) as proxy,
+    ):
+        origin.script(ScriptedResponse.events(ServerSentEvent(data="through the tunnel")))
+        client = SSEClient(proxy=proxy.url_with("bob", "pw"), ssl_context=client_ssl_context)
+        url = f"https://localhost:{origin.port}/secret"
+        async with client.sse(url, headers={"Authorization": "Bearer origin-only"}) as session:
+            assert [ev.data async for ev in session] == ["through the tunnel"]
+    (seen,) = proxy.requests
+    assert (seen.method, seen.target) == ("CONNECT", f"localhost:{origin.port}")
+    assert seen.header("proxy-authorization") is not None
+    assert seen.header("authorization") is None
+    (request,) = origin.requests
+    assert request.header("authorization") == "Bearer origin-only"
+    assert request.header("proxy-authorization") is None
+    assert request.target == "/secret"
+
+
+async def test_the_tunnel_checks_the_origins_certificate(
+    tls_ca: trustme.CA, client_ssl_context: ssl.SSLContext
+) -> None:
+    """TLS inside the tunnel is to the origin's name: a certificate for another
+    name is rejected (not retried) although the proxy itself is fine."""
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls_ca.issue_cert("elsewhere.test").configure_cert(server_context)
+    async with (
+        open_sse_test_server(ssl_context=server_context) as origin,
+        open_proxy_server() as proxy,
+    ):
+        client = SSEClient(
+            proxy=proxy.url, ssl_context=client_ssl_context, max_reconnection_attempts=3
+        )
+        with pytest.raises(SSEConnectionError, match="certificate of localhost") as info:
+            async with client.sse(f"https://localhost:{origin.port}/"):
+                pytest.fail("the session must not open")  # pragma: no cover
+        assert origin.requests == []
+        assert len(proxy.requests) == 1
+    assert isinstance(info.value.__cause__, ssl.SSLCertVerificationError)
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+async def test_proxy_407_is_a_proxy_error_not_retried(
+    server: SSETestServer, client_ssl_context: ssl.SSLContext, scheme: str
+) -> None:
+    async with open_proxy_server(credentials=("alice", "right")) as proxy:
+        client = SSEClient(
+            proxy=proxy.url_with("alice", "wrong"),
+            ssl_context=client_ssl_context,
+            max_reconnection_attempts=3,
+            reconnection_time=0,
+        )
+        url = f"{scheme}://127.0.0.1:{server.port}/"
+        with pytest.raises(SSEProxyError, match=r"proxy http://127\.0\.0\.1") as info:
+            async with client.sse(url):
+                pytest.fail("the session must not open")  # pragma: no cover
+        assert len(proxy.requests) == 1
+    assert info.value.status_code == 407
+    assert "407" in str(info.value)
+    assert "wrong" not in str(info.value)
+    assert server.requests == []
+
+
+async def test_proxy_5xx_on_connect_is_retried(client_ssl_context: ssl.SSLContext) -> None:
+    async with open_proxy_server(connect_status=503) as proxy:
+        client = SSEClient(
+            proxy=proxy.url,
+            ssl_context=client_ssl_context,
+            max_reconnection_attempts=2,
+            reconnection_time=0,
+        )
+        with pytest.raises(SSEConnectionError) as info:
+            async with client.sse("https://origin.test/"):
+                pytest.fail("the session must not open")  # pragma: no cover
+        assert len(proxy.requests) == 3
+    cause = info.value.__cause__
+    assert isinstance(cause, SSEProxyError)
+    assert cause.status_code == 503
+    assert "refused the tunnel: 503" in str(cause)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def test_unreachable_proxy_is_retried_and_named() -> None:
+    client = SSEClient(
+        proxy=f"http://127.0.0.1:{closed_port()}", max_reconnection_attempts=1, reconnection_time=0
+    )
+    with pytest.raises(SSEConnectionError) as info:
+        async with client.sse("http://origin.test/"):
+            pytest.fail("the session must not open")  # pragma: no cover
+    assert info.value.attempts == 1
+    cause = info.value.__cause__
+    assert isinstance(cause, SSEProxyError)
+    assert "cannot connect to the proxy http://127.0.0.1:" in str(cause)
+    assert isinstance(cause.__cause__, OSError)
+
+
+# --------------------------------------------------------------------------- trust_env
+
+
+async def read_one(client: SSEClient, server: SSETestServer) -> None:
+    server.script(ScriptedResponse.events(ServerSentEvent(data="x")))
+    async with client.sse(server.url) as session:
+        assert [ev.data async for ev in session] == ["x"]
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"])
+async def test_trust_env_uses_the_proxy_variables(
+    server: SSETestServer, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    async with open_proxy_server() as proxy:
+        monkeypatch.setenv(variable, proxy.url)
+        await read_one(SSEClient(), server)
+        assert [r.target for r in proxy.requests] == [server.url]
+
+
+async def test_trust_env_false_ignores_them(
+    server: SSETestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with open_proxy_server() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        client = SSEClient(trust_env=False)
+        assert isinstance(client.transport, TCPTransport)
+        await read_one(client, server)
+        assert proxy.requests == []
+
+
+@pytest.mark.parametrize("no_proxy", ["127.0.0.1", "NO_PROXY=127.0.0.0/8", "*"])
+async def test_no_proxy_goes_direct(
+    server: SSETestServer, monkeypatch: pytest.MonkeyPatch, no_proxy: str
+) -> None:
+    async with open_proxy_server() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("no_proxy", no_proxy.removeprefix("NO_PROXY="))
+        await read_one(SSEClient(), server)
+        assert proxy.requests == []
+        assert len(server.requests) == 1
+
+
+async def test_the_environment_is_read_when_the_client_is_made(
+    server: SSETestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with open_proxy_server() as proxy:
+        before = SSEClient()
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        await read_one(before, server)
+        assert proxy.requests == []
+
+
+async def test_an_explicit_proxy_wins_over_the_environment(
+    server: SSETestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with open_proxy_server() as chosen:
+        monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:1")
+        monkeypatch.setenv("NO_PROXY", "*")  # not consulted for an explicit proxy
+        await read_one(SSEClient(proxy=chosen.url), server)
+        assert len(chosen.requests) == 1
+
+
+def test_proxy_arguments_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="only http://"):
+        SSEClient(proxy="socks5://p:1080")
+    with pytest.raises(TypeError):
+        SSEClient(proxy=3128)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="uds"):
+        SSEClient(proxy="http://p:1", uds="/tmp/s")
+    with pytest.raises(ValueError, match="transport"):
+        SSEClient(proxy="http://p:1", transport=TCPTransport())
+    with pytest.raises(TypeError, match="trust_env"):
+        SSEClient(trust_env="yes")  # type: ignore[arg-type]
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://p:1080")
+    with pytest.raises(ValueError, match="HTTPS_PROXY"):
+        SSEClient()
+    assert isinstance(SSEClient(trust_env=False).transport, TCPTransport)
+
+
+def test_the_proxy_password_stays_out_of_reprs() -> None:
+    client = SSEClient(proxy="http://alice:hunter2@proxy.test:3128")
+    assert "hunter2" not in repr(client)
+    assert "hunter2" not in repr(client.transport)
+
+
+def test_proxy_server_helper_urls() -> None:
+    assert ProxyServer(port=1).url_with("a", "b") == "http://a:b@127.0.0.1:1"
