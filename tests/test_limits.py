@@ -8,16 +8,32 @@ real loopback sockets, counting the connections a session makes.
 
 from __future__ import annotations
 
+import functools
+import gzip
 import itertools
+import sys
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 import trio
 import trio.testing
 
-from trio_sse import SSEClient, SSEConnectionError, SSEResponseError
+from trio_sse import ServerSentEvent, SSEClient, SSEConnectionError, SSEParser, SSEResponseError
+from trio_sse._handoff import INCOMING_BUFFER
+from trio_sse._parser import _TYPE_NAMES, TYPE_NAME_CACHE_ENTRIES, TYPE_NAME_CACHE_MAX_LENGTH
 from trio_sse._reconnect import MAX_RETRY_AFTER, MIN_RECONNECTION_DELAY
-from trio_sse.testing import RecordedRequest, ScriptedResponse, SSETestServer
+from trio_sse._session import CHECKPOINT_BYTES
+from trio_sse.testing import (
+    Pause,
+    RecordedRequest,
+    ScriptedResponse,
+    SSETestServer,
+    open_sse_test_server,
+)
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup
 
 STORM_LIMIT = 50  # a test server answers 404 after this many requests: old code stops too
 
@@ -124,3 +140,202 @@ async def test_a_huge_retry_is_clamped_to_max_retry_after(
                 break
     assert got == ["first", "again"]
     assert handler.gaps() == pytest.approx([MAX_RETRY_AFTER])
+
+
+# -- the event-name cache (#1) -------------------------------------------------------
+
+
+@pytest.fixture
+def empty_type_name_cache() -> Iterator[dict[bytes, str]]:
+    """The parser's process-wide cache, emptied for the test and restored after."""
+    saved = dict(_TYPE_NAMES)
+    _TYPE_NAMES.clear()
+    try:
+        yield _TYPE_NAMES
+    finally:
+        _TYPE_NAMES.clear()
+        _TYPE_NAMES.update(saved)
+
+
+def cache_footprint(cache: dict[bytes, str]) -> int:
+    return sum(sys.getsizeof(key) + sys.getsizeof(value) for key, value in cache.items())
+
+
+def test_long_event_names_are_not_pinned_by_the_cache(
+    empty_type_name_cache: dict[bytes, str],
+) -> None:
+    """1,100 distinct 100 KB names: each is decoded and delivered, none is kept."""
+    parser = SSEParser(max_event_size=2**20)
+    names = [f"{n:05d}".encode() + b"x" * 100_000 for n in range(1_100)]
+    for name in names:
+        (event,) = parser.feed(b"event: " + name + b"\ndata: x\n\n")
+        assert event.event == name.decode()
+    # 1,024 entries of at most 64 bytes each (plus object headers): well under 512 KiB.
+    assert cache_footprint(empty_type_name_cache) <= 512 * 1024
+    assert all(len(key) <= TYPE_NAME_CACHE_MAX_LENGTH for key in empty_type_name_cache)
+
+
+def test_the_event_name_cache_is_capped_in_entries(
+    empty_type_name_cache: dict[bytes, str],
+) -> None:
+    parser = SSEParser()
+    for n in range(3 * TYPE_NAME_CACHE_ENTRIES):
+        (event,) = parser.feed(f"event: t{n}\ndata: x\n\n".encode())
+        assert event.event == f"t{n}"
+    assert len(empty_type_name_cache) == TYPE_NAME_CACHE_ENTRIES <= 1024
+    (again,) = parser.feed(b"event: t5\ndata: y\n\n")  # a cached name still works
+    assert again.event == "t5"
+
+
+# -- incoming is bounded (#4) ----------------------------------------------------------
+
+
+async def test_incoming_holds_a_small_number_of_events_whatever_their_size(
+    autojump_clock: trio.testing.MockClock, server: SSETestServer
+) -> None:
+    """A consumer that switched to ``incoming`` and stopped reading: the reader stops
+    after a few events, so at most INCOMING_BUFFER * max_event_size bytes wait."""
+    size = 16 * 1024
+    events = [ServerSentEvent(data=str(n % 10) * size, id=str(n)) for n in range(100)]
+    server.script(ScriptedResponse.events(*events, end="hang"))
+    client = make_client(max_event_size=2 * size)
+    async with client.sse(server.url) as session:
+        first = await session.incoming.receive()
+        assert first.id == "0"
+        for _ in range(3):  # the reader runs as far as it can, then waits on the channel
+            await trio.testing.wait_all_tasks_blocked()
+        buffered = session.statistics().events_buffered
+        assert 1 <= buffered <= INCOMING_BUFFER <= 16
+        assert buffered * size <= INCOMING_BUFFER * client.config.max_event_size
+        rest = [await session.incoming.receive() for _ in range(99)]
+    assert [ev.id for ev in rest] == [str(n) for n in range(1, 100)]  # nothing lost
+
+
+# -- BaseExceptions in the reader (#5) ---------------------------------------------------
+
+
+def interrupting(kind: type[BaseException]) -> Callable[[str], str]:
+    """A deserialize that raises ``kind`` on the event whose data is "stop"."""
+
+    def deserialize(text: str) -> str:
+        if text == "stop":
+            raise kind
+        return text
+
+    return deserialize
+
+
+def run_with_server(consume: Callable[[str], Awaitable[None]]) -> None:
+    """trio.run a consumer against a server that sends "a", then (later) "stop"."""
+
+    async def main() -> None:
+        async with open_sse_test_server() as server:
+            server.script(
+                ScriptedResponse.events("data: a\n\n", Pause(1.0), "data: stop\n\n", end="hang")
+            )
+            await consume(server.url)
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+@pytest.mark.parametrize("kind", [KeyboardInterrupt, SystemExit])
+@pytest.mark.parametrize("busy", [True, False], ids=["consumer-busy", "consumer-waiting"])
+def test_a_base_exception_in_the_reader_leaves_block_scoped_sessions_as_itself(
+    kind: type[BaseException], busy: bool
+) -> None:
+    async def consume(url: str) -> None:
+        async with SSEClient().sse(url, deserialize=interrupting(kind)) as session:
+            async for _ in session:
+                if busy:
+                    await trio.sleep(10.0)  # the reader dies while the consumer sleeps
+
+    with pytest.raises(kind) as info:
+        run_with_server(consume)
+    assert type(info.value) is kind
+
+
+@pytest.mark.parametrize("kind", [KeyboardInterrupt, SystemExit])
+@pytest.mark.parametrize("busy", [True, False], ids=["consumer-busy", "consumer-waiting"])
+def test_a_base_exception_in_the_reader_leaves_a_started_session_as_itself(
+    kind: type[BaseException], busy: bool
+) -> None:
+    async def consume(url: str) -> None:
+        sse_session = functools.partial(
+            SSEClient().sse_session, url, deserialize=interrupting(kind)
+        )
+        async with trio.open_nursery() as nursery:
+            session = await nursery.start(sse_session)
+            async for _ in session:
+                if busy:
+                    await trio.sleep(10.0)
+
+    with pytest.raises(BaseExceptionGroup) as info:  # the caller's own nursery groups it
+        run_with_server(consume)
+    leaves = leaf_exceptions(info.value)
+    assert [type(leaf) for leaf in leaves] == [kind]
+
+
+def leaf_exceptions(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in leaf_exceptions(inner)]
+    return [exc]
+
+
+# -- checkpoints in a body that yields nothing (#2) --------------------------------------
+
+
+def gzip_response(decoded: bytes) -> ScriptedResponse:
+    return ScriptedResponse(
+        headers=[("Content-Type", "text/event-stream"), ("Content-Encoding", "gzip")],
+        body=(gzip.compress(decoded),),
+        framing="content-length",
+        end="hang",
+    )
+
+
+BLANK_LINES = b"\r\n" * (2 * 2**20) + b"data: done\n\n"  # 4 MiB that yield no event
+
+
+async def test_a_compressed_body_of_blank_lines_lets_other_tasks_run(
+    server: SSETestServer,
+) -> None:
+    """Another task counts how often it runs while the session chews 4 MiB of decoded
+    blank lines out of ~4 KiB of gzip: at least once per CHECKPOINT_BYTES or so."""
+    server.script(gzip_response(BLANK_LINES))
+    runs = 0
+    done = False
+
+    async def heartbeat() -> None:
+        nonlocal runs
+        while not done:
+            runs += 1
+            await trio.lowlevel.checkpoint()
+
+    async with trio.open_nursery() as nursery, SSEClient().sse(server.url) as session:
+        nursery.start_soon(heartbeat)
+        event = await session.__anext__()
+        done = True
+    assert event.data == "done"
+    assert runs >= len(BLANK_LINES) // CHECKPOINT_BYTES // 2
+
+
+async def test_a_cancel_scope_fires_in_the_middle_of_a_compressed_body(
+    server: SSETestServer,
+) -> None:
+    """The caller's cancel scope is cancelled while the body is being chewed: the
+    session stops there, before the event at the end of the 4 MiB."""
+    server.script(gzip_response(BLANK_LINES))
+    got: list[ServerSentEvent] = []
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery, SSEClient().sse(server.url) as session:
+
+            async def cancel_soon() -> None:
+                for _ in range(3):
+                    await trio.lowlevel.checkpoint()
+                scope.cancel()
+
+            nursery.start_soon(cancel_soon)
+            async for event in session:
+                got.append(event)
+    assert scope.cancelled_caught
+    assert got == []

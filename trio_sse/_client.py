@@ -357,12 +357,25 @@ async def _session_scope(session: SSESession[Any]) -> AsyncIterator[SSESession[A
         reader_error = _unwrap(group)
         if reader_error is group and body_error is None:
             raise
+    if _outranks(reader_error, body_error):
+        # KeyboardInterrupt, SystemExit...: the reader died of it and the block only saw
+        # the Cancelled that followed. Ctrl-C must leave as itself, never as Cancelled.
+        assert reader_error is not None
+        raise reader_error from reader_error.__cause__
     if body_error is not None:
         raise body_error
     if reader_error is not None:
         raise reader_error from reader_error.__cause__
     if unreported is not None:
         raise unreported
+
+
+def _outranks(reader_error: BaseException | None, body_error: BaseException | None) -> bool:
+    """The reader's error wins over the block's when it is a BaseException that is not
+    an Exception (the reader translates every Exception), not Cancelled, not a group."""
+    if reader_error is None or body_error is None or isinstance(reader_error, Exception):
+        return False
+    return not isinstance(reader_error, (trio.Cancelled, BaseExceptionGroup))
 
 
 def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:

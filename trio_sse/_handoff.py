@@ -25,7 +25,11 @@ E = TypeVar("E")
 
 BATCH_BUFFER = 8  # batches the reader may run ahead of the consumer
 MAX_BATCH = 256  # events per batch: with BATCH_BUFFER, at most ~2,300 events wait
-INCOMING_BUFFER = 256  # events, once ``incoming`` is in use
+# Events waiting in ``incoming`` once it is in use. A memory channel cannot count bytes
+# (nothing tells the reader when one is taken), so the count is small: at most
+# INCOMING_BUFFER * max_event_size bytes wait, like the ~BATCH_BUFFER + 1 big events
+# that iteration holds.
+INCOMING_BUFFER = 8
 FAIR_SHARE = 32  # events a consumer takes between two checkpoints
 
 

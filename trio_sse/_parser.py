@@ -35,11 +35,15 @@ _DIGITS = frozenset(b"0123456789")
 
 _new_event = tuple.__new__  # ServerSentEvent's constructor without the Python-level __new__
 _TYPE_NAMES: dict[bytes, str] = {}  # decoded event types: a stream uses a few, over and over
+# The cache lives as long as the process, so it is bounded in entries and in bytes: a
+# hostile stream's long or ever-new names are decoded each time, never kept.
+TYPE_NAME_CACHE_ENTRIES = 1024
+TYPE_NAME_CACHE_MAX_LENGTH = 64  # bytes of one cached name
 
 
 def _type_name(raw: bytes) -> str:
     name = raw.decode("utf-8", "replace")
-    if len(_TYPE_NAMES) < 1024:  # bounded: a hostile stream cannot grow it for ever
+    if len(raw) <= TYPE_NAME_CACHE_MAX_LENGTH and len(_TYPE_NAMES) < TYPE_NAME_CACHE_ENTRIES:
         _TYPE_NAMES[raw] = name
     return name
 

@@ -60,6 +60,10 @@ __all__ = ["SSESession", "SessionOptions", "SessionState", "SessionStatistics"]
 log = logging.getLogger("trio_sse")
 
 RECEIVE_SIZE = 64 * 1024
+# Decoded body bytes parsed between two checkpoints at most (one plain read's worth):
+# a compressed body can inflate to megabytes that yield no event and need no read, and
+# without this the whole Trio run would freeze while they are parsed.
+CHECKPOINT_BYTES = 64 * 1024
 ERROR_BODY_TIMEOUT = 2.0  # seconds to collect the body of a rejected response
 
 EventT = TypeVar("EventT")
@@ -507,6 +511,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             def stop_the_silence_clock() -> None:
                 silence.deadline = math.inf  # waiting on the consumer is not silence
 
+            unscheduled = 0  # decoded bytes parsed since the last checkpoint
             while True:
                 try:
                     body = exchange.next_body()
@@ -516,6 +521,10 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                 except SSEConnectionError as exc:
                     raise _AttemptFailed(exc) from None
                 if body:
+                    unscheduled += len(body)
+                    if unscheduled > CHECKPOINT_BYTES:
+                        await trio.lowlevel.checkpoint()  # let others run, deadlines fire
+                        unscheduled = len(body)
                     try:
                         events = parser.feed(body)
                     except SSEProtocolError as exc:
@@ -526,7 +535,8 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                     continue
                 if read_timeout is not None:
                     silence.deadline = trio.current_time() + read_timeout
-                exchange.feed(await self._receive(stream))
+                exchange.feed(await self._receive(stream))  # a checkpoint too
+                unscheduled = 0
         raise _AttemptFailed(SSETimeoutError(f"no data for read_timeout={read_timeout}s"))
 
     async def _deliver(self, events: list[Any], on_block: Callable[[], None]) -> None:
