@@ -21,7 +21,13 @@ from ._events import ServerSentEvent, TypedServerSentEvent
 from ._parser import DEFAULT_MAX_EVENT_SIZE, check_last_event_id
 from ._proxy_transport import build_transport
 from ._reconnect import ExponentialBackoff
-from ._request import PreparedRequest, check_headers, prepare_request
+from ._request import (
+    HeadersFunction,
+    HeadersSource,
+    PreparedRequest,
+    check_headers,
+    prepare_request,
+)
 from ._session import SessionOptions, SSESession
 from ._transport import Connector, Transport
 
@@ -40,7 +46,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-HeadersArg = Mapping[str, str] | Iterable[tuple[str, str]] | None
+HeadersArg = Mapping[str, str] | Iterable[tuple[str, str]] | HeadersFunction | None
+"""Headers as a mapping or (name, value) pairs, or an async function returning them that
+is awaited before every connection attempt (fresh credentials on each reconnect)."""
+StaticHeaders = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
 
 class CallOptions(TypedDict, total=False):
@@ -53,7 +62,7 @@ class CallOptions(TypedDict, total=False):
     port: int | None
     path: str | None
     method: str  # default "GET"
-    headers: HeadersArg  # replace the client's headers of the same name
+    headers: HeadersArg  # replace the client's headers of the same name; or an async function
     content: bytes | str | None  # the request body, re-sent on every reconnect
     json: Any  # a body encoded as JSON, with Content-Type: application/json
     reconnection_time: float
@@ -127,7 +136,8 @@ class SSEConfig:
     backoff: ExponentialBackoff | None = None
     show_comment_events: bool = False
     show_retry_events: bool = False
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] | HeadersFunction = ()
+    """Checked (name, value) pairs, or the async function that gives them per attempt."""
     read_timeout: float | None = None
     connect_timeout: float | None = 10.0
     max_event_size: int = DEFAULT_MAX_EVENT_SIZE
@@ -158,7 +168,7 @@ class SSEConfig:
             raise TypeError("ssl_context must be an ssl.SSLContext or None")
 
 
-def _header_items(headers: HeadersArg) -> list[tuple[str, str]]:
+def _header_items(headers: StaticHeaders) -> list[tuple[str, str]]:
     if headers is None:
         return []
     items = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
@@ -209,7 +219,7 @@ class SSEClient:
             backoff=backoff,
             show_comment_events=show_comment_events,
             show_retry_events=show_retry_events,
-            headers=tuple(check_headers(_header_items(headers))),  # fail here, not per call
+            headers=headers if callable(headers) else tuple(check_headers(_header_items(headers))),
             read_timeout=read_timeout,
             connect_timeout=connect_timeout,
             max_event_size=max_event_size,
@@ -301,6 +311,15 @@ class SSEClient:
             raise TypeError("deserialize must be a callable taking the data string")
         last_event_id = options.get("last_event_id")
         check_last_event_id(last_event_id)
+        sources: list[HeadersSource] = []
+        client_headers, call_headers = config.headers, options.get("headers")
+        call_static = [] if callable(call_headers) else _header_items(call_headers)
+        if callable(client_headers):  # the call's static headers win over its answers
+            overridden = frozenset(name.lower() for name, _ in check_headers(call_static))
+            sources.append(HeadersSource(client_headers, overridden))
+            client_headers = ()
+        if callable(call_headers):
+            sources.append(HeadersSource(call_headers))
         request: PreparedRequest = prepare_request(
             url,
             scheme=options.get("scheme"),
@@ -308,7 +327,7 @@ class SSEClient:
             port=options.get("port"),
             path=options.get("path"),
             method=options.get("method", "GET"),
-            headers=_merge_headers(config.headers, _header_items(options.get("headers"))),
+            headers=_merge_headers(client_headers, call_static),
             content=options.get("content"),
             json=options.get("json"),
         )
@@ -325,6 +344,7 @@ class SSEClient:
             connect_timeout=config.connect_timeout,
             transport=self.transport,
             deserialize=deserialize,
+            headers_sources=tuple(sources),
         )
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import TypeAlias
 from urllib.parse import urljoin
 
-from ._request import PreparedRequest
+from ._request import ORIGIN_BOUND_HEADERS, PreparedRequest
 from ._response import SSEResponse
 from ._urls import DEFAULT_PORTS, check_scheme, split_url
 
@@ -35,8 +35,6 @@ _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _BODY_HEADERS = frozenset(
     {"content-type", "content-length", "content-encoding", "content-language", "content-location"}
 )
-# Credentials are for the origin the user named, never for one a server points us to.
-_ORIGIN_BOUND_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "host"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +123,7 @@ def _redirect(request: PreparedRequest, response: SSEResponse) -> Decision:
         redirect_count=request.redirect_count + 1,
     )
     if new.origin != request.origin:
-        new = replace(new, headers=_without(new.headers, _ORIGIN_BOUND_HEADERS))
+        new = replace(new, headers=_without(new.headers, ORIGIN_BOUND_HEADERS))
     return FollowRedirect(new)
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json as _json
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, TypeAlias
 
 from ._urls import (
     DEFAULT_PORTS,
@@ -26,15 +26,28 @@ from ._urls import (
 from ._version import __version__
 
 __all__ = [
+    "ORIGIN_BOUND_HEADERS",
     "USER_AGENT",
+    "HeadersFunction",
+    "HeadersSource",
     "PreparedRequest",
     "build_request_head",
     "check_headers",
     "last_event_id_value",
     "prepare_request",
+    "with_headers",
 ]
 
 USER_AGENT = f"trio-sse/{__version__}"
+
+HeadersFunction: TypeAlias = Callable[
+    [], Awaitable[Mapping[str, str] | Iterable[tuple[str, str]] | None]
+]
+"""``headers=`` as an async function: awaited before every connection attempt, so each
+one carries fresh values (a bearer token refreshed on reconnect)."""
+
+# Credentials are for the origin the user named, never for one a server points us to.
+ORIGIN_BOUND_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "host"})
 
 # What h11 refuses inside a header value besides CR, LF and NUL.
 _BAD_VALUE_RE = re.compile(r"[\x0b\x0c]")
@@ -107,6 +120,37 @@ def check_headers(
             raise TypeError(f"headers must be (name, value) pairs, got {pair!r}")
         checked.append(_check_header(pair[0], pair[1]))
     return checked
+
+
+def with_headers(request: PreparedRequest, headers: Iterable[tuple[str, str]]) -> PreparedRequest:
+    """``request`` with ``headers`` (checked pairs) replacing its fields of the same
+    names: how a headers function's answer is merged, as a mapping's would have been."""
+    extra = list(headers)
+    names = {name.lower() for name, _ in extra}
+    merged = [(n, v) for n, v in request.headers if n.lower() not in names] + extra
+    _check_content_length(merged, request.body)
+    if sum(name.lower() == "host" for name, _ in merged) > 1:
+        raise ValueError("more than one Host header")
+    return replace(request, headers=tuple(merged))
+
+
+@dataclass(frozen=True, slots=True)
+class HeadersSource:
+    """A headers function and the names it may not set: those the call gave as a
+    mapping when the function is the client's (the call's headers win)."""
+
+    function: HeadersFunction
+    overridden: frozenset[str] = frozenset()
+
+    def apply(
+        self, request: PreparedRequest, answer: object, *, cross_origin: bool
+    ) -> PreparedRequest:
+        """``request`` with the function's ``answer`` merged in. Checked every time (a
+        bad answer is TypeError/ValueError); after a redirect to another origin the
+        credentials it returns are dropped, as the user's static ones are."""
+        pairs = check_headers(answer)  # type: ignore[arg-type]
+        dropped = self.overridden | (ORIGIN_BOUND_HEADERS if cross_origin else frozenset())
+        return with_headers(request, [(n, v) for n, v in pairs if n.lower() not in dropped])
 
 
 def _encode_body(content: bytes | str | None, json: Any) -> bytes | None:

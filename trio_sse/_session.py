@@ -14,6 +14,7 @@ pushes back on the server and memory stays bounded.
 from __future__ import annotations
 
 import enum
+import inspect
 import logging
 import math
 import time
@@ -43,7 +44,7 @@ from ._reconnect import (
     clamp_server_retry,
     parse_retry_after,
 )
-from ._request import PreparedRequest
+from ._request import HeadersSource, PreparedRequest
 from ._response import SSEResponse
 from ._transport import (
     Forwarding,
@@ -109,6 +110,7 @@ class SessionOptions:
     connect_timeout: float | None
     transport: Transport  # opens each connection's byte stream (TCP/TLS, proxy, socket)
     deserialize: Callable[[str], Any] | None
+    headers_sources: tuple[HeadersSource, ...] = ()  # awaited before every attempt
 
 
 _Answer = OpenStream | EndStream | Reject | RetryLater  # a judged response, redirects followed
@@ -408,6 +410,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         timeout = self._options.connect_timeout
         with trio.move_on_after(math.inf if timeout is None else timeout):
             while True:
+                request = await self._fresh_headers(request)
                 origin = Origin(request.scheme, request.host, request.port)
                 stream = await self._open_transport(origin)
                 try:
@@ -432,6 +435,24 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         raise _AttemptFailed(
             SSETimeoutError(f"no response from {request.url} within connect_timeout={timeout}s")
         )
+
+    async def _fresh_headers(self, request: PreparedRequest) -> PreparedRequest:
+        """Await the headers functions and merge what they return: once before every
+        connection attempt (first, reconnects, redirects). Their failures, and answers
+        that are not valid headers, end the session: retrying blindly would not help."""
+        cross_origin = request.origin != self._options.request.origin
+        for source in self._options.headers_sources:
+            try:
+                answer: object = source.function()
+                if inspect.isawaitable(answer):
+                    answer = await answer
+            except Exception as exc:
+                raise SSEError(f"the headers function failed: {exc!r}") from exc
+            try:
+                request = source.apply(request, answer, cross_origin=cross_origin)
+            except (TypeError, ValueError) as exc:
+                raise SSEError(f"the headers function returned unusable headers: {exc}") from exc
+        return request
 
     async def _open_transport(self, origin: Origin) -> trio.abc.Stream:
         """The transport's stream to ``origin``; how it was made is not our business.
