@@ -1,4 +1,5 @@
-"""``python -m fuzz [seconds]``: fuzz the parser for a time budget (default 60 s).
+"""``python -m fuzz [seconds]``: fuzz the parser and the body framing for a time budget
+(default 60 s, FRAMING_SHARE of it for the framing; ``--target`` picks one).
 
 Hypothesis runs in batches of ``--batch`` examples until the budget is spent; each batch
 draws fresh random data. On a failure hypothesis shrinks it, prints the falsifying
@@ -12,7 +13,10 @@ import sys
 import time
 import traceback
 
-from fuzz import fuzz_parser
+from fuzz import fuzz_framing, fuzz_parser
+
+#: The part of the budget given to the framing target when both run.
+FRAMING_SHARE = 0.25
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,18 +25,54 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("seconds", nargs="?", type=float, default=60.0, help="time budget")
     parser.add_argument("--batch", type=int, default=500, help="examples per hypothesis run")
     parser.add_argument("--seed", type=int, default=None, help="seed of the first batch")
+    parser.add_argument("--target", choices=["all", "parser", "framing"], default="all")
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.batch <= 0:
         parser.error("seconds and --batch must be positive")
+    share = {"all": FRAMING_SHARE, "parser": 0.0, "framing": 1.0}[args.target]
+    status = 0
+    if share < 1.0:
+        status |= fuzz_the_parser(args.seconds * (1.0 - share), args.batch, args.seed)
+    if share > 0.0:
+        status |= fuzz_the_framing(args.seconds * share, args.batch, args.seed)
+    return status
 
-    stats = fuzz_parser.STATS
+
+def fuzz_the_framing(seconds: float, batch: int, first_seed: int | None) -> int:
+    """The framing target (fuzz/fuzz_framing.py) for ``seconds``; 0 if nothing failed."""
+    stats = fuzz_framing.STATS
     start = time.monotonic()
-    stats.deadline = start + args.seconds
+    stats.deadline = start + seconds
     batches = 0
     try:
         while time.monotonic() < stats.deadline:
-            seed = None if args.seed is None else args.seed + batches
-            fuzz_parser.parser_fuzz_test(args.batch, seed)()
+            seed = None if first_seed is None else first_seed + batches
+            fuzz_framing.framing_fuzz_test(batch, seed)()
+            batches += 1
+    except Exception:
+        traceback.print_exc()
+        elapsed = time.monotonic() - start
+        print(f"fuzz framing: FAILED after {stats.examples} examples in {elapsed:.1f} seconds")
+        return 1
+    elapsed = time.monotonic() - start
+    outcomes = ", ".join(f"{n} {kind}" for kind, n in sorted((stats.outcomes or {}).items()))
+    print(
+        f"fuzz framing: {stats.examples} examples in {elapsed:.1f} seconds, 0 failures, "
+        f"same as h11 ({outcomes}; {stats.bytes_fed / 1024:.0f} KiB fed)"
+    )
+    return 0
+
+
+def fuzz_the_parser(seconds: float, batch: int, first_seed: int | None) -> int:
+    """The parser target (fuzz/fuzz_parser.py) for ``seconds``; 0 if nothing failed."""
+    stats = fuzz_parser.STATS
+    start = time.monotonic()
+    stats.deadline = start + seconds
+    batches = 0
+    try:
+        while time.monotonic() < stats.deadline:
+            seed = None if first_seed is None else first_seed + batches
+            fuzz_parser.parser_fuzz_test(batch, seed)()
             batches += 1
     except Exception:
         traceback.print_exc()

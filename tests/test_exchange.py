@@ -158,9 +158,8 @@ def test_truncated_body_is_a_connection_error(data: bytes) -> None:
             received += exchange.next_body()
         assert not exchange.complete
         exchange.feed(b"")
-        with pytest.raises(SSEConnectionError, match="mid-body") as info:
+        with pytest.raises(SSEConnectionError, match="mid-body"):
             drain(exchange)
-        assert isinstance(info.value.__cause__, h11.RemoteProtocolError)
         assert not exchange.complete
         assert EVENTS.startswith(bytes(received))
 
@@ -196,9 +195,10 @@ def test_malformed_chunk_is_a_protocol_error() -> None:
     exchange = HTTPExchange(GET)
     exchange.feed(HEAD_SSE + b"Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n")
     assert exchange.next_head() is not None
-    with pytest.raises(SSEProtocolError) as info:
+    with pytest.raises(SSEProtocolError, match="malformed chunked body"):
         exchange.next_body()
-    assert isinstance(info.value.__cause__, h11.RemoteProtocolError)
+    with pytest.raises(SSEProtocolError, match="malformed chunked body"):
+        exchange.next_body()  # sticky
 
 
 def test_large_identity_body_is_handed_out_in_bounded_pieces() -> None:

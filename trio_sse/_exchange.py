@@ -1,10 +1,12 @@
 """HTTPExchange: one request and its response on one fresh connection, sans-IO.
 
 Bytes in (``feed``), request bytes and response parts out (``request_bytes``,
-``next_head``, ``next_body``, ``read_error_body``). h11 is the HTTP/1.1 machine; its
-exceptions are translated in one place (``_h11_errors``), so callers only ever see
-SSEProtocolError (malformed bytes), SSEConnectionError (the peer closed early) or, for
-a hand-built request h11 refuses, ValueError. Imports h11, never trio.
+``next_head``, ``next_body``, ``read_error_body``). h11 is the HTTP/1.1 machine for the
+request, the response head, informational responses and the framing decision; the body
+is then decoded by ``_framing`` (from h11's leftover bytes, then raw socket bytes) and
+``_decoders``. h11's exceptions are translated in one place (``_h11_errors``), so callers
+only ever see SSEProtocolError (malformed bytes), SSEConnectionError (the peer closed
+early) or, for a hand-built request h11 refuses, ValueError. Imports h11, never trio.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import h11
 
 from ._decoders import Decoder, IdentityDecoder, UnsupportedDecoder, make_decoder
 from ._exceptions import SSEConnectionError, SSEError, SSEProtocolError
+from ._framing import BodyFraming, LengthFraming, framing_for
 from ._headers import Headers
 from ._request import PreparedRequest, build_request_head
 from ._response import SSEResponse
@@ -26,7 +29,8 @@ __all__ = ["BODY_CHUNK_LIMIT", "ERROR_BODY_LIMIT", "MAX_HEAD_SIZE", "HTTPExchang
 
 ERROR_BODY_LIMIT = 64 * 1024
 #: At most this many decoded bytes per ``next_body`` call, so a compression bomb
-#: costs bounded memory per step.
+#: costs bounded memory per step. No less than one network read (the session's
+#: RECEIVE_SIZE): the body bytes a read brings come out in one piece.
 BODY_CHUNK_LIMIT = 64 * 1024
 #: h11's limit on an incomplete response head; 16 KiB (its default) is too tight for
 #: servers with large cookies or CSP headers.
@@ -79,6 +83,7 @@ class HTTPExchange:
         self._error: SSEError | None = None
         self._head: SSEResponse | None = None
         self._unreturned_head: SSEResponse | None = None  # next_head has yet to return it
+        self._framing: BodyFraming = LengthFraming(0)  # replaced once the head is read
         self._decoder: Decoder = IdentityDecoder()
         self._error_body = bytearray()
         head = build_request_head(request, last_event_id)
@@ -110,10 +115,14 @@ class HTTPExchange:
         """Bytes from the socket; b"" means the peer closed. Nothing can follow EOF."""
         if self._peer_closed:
             return
-        if data:
+        if not data:
+            self._peer_closed = True
+            if self._phase is not Phase.HEAD:
+                self._framing.feed_eof()
+        elif self._phase is Phase.HEAD:
             self._conn.receive_data(data)
         else:
-            self._peer_closed = True
+            self._framing.feed(data)
 
     # ---- errors: h11's translated here, and only here
 
@@ -168,12 +177,20 @@ class HTTPExchange:
             if event is h11.NEED_DATA:
                 return False
             if isinstance(event, h11.Response):
-                self._head = self._unreturned_head = _response_from(event, self.request.url)
-                self._decoder = make_decoder(self._head.headers)
-                self._phase = Phase.BODY
+                self._start_body(_response_from(event, self.request.url))
             elif not isinstance(event, h11.InformationalResponse):
                 raise self._fail(SSEProtocolError(f"unexpected {event!r} before the head"))
         return True
+
+    def _start_body(self, head: SSEResponse) -> None:
+        """From here on h11 reads nothing: the body is ours, starting with its leftovers."""
+        self._head = self._unreturned_head = head
+        self._decoder = make_decoder(head.headers)
+        self._framing = framing_for(self.request.method, head.status_code, head.headers)
+        self._framing.feed(self._conn.trailing_data[0])
+        if self._peer_closed:
+            self._framing.feed_eof()
+        self._phase = Phase.BODY
 
     def next_head(self) -> SSEResponse | None:
         """The final response head once complete (1xx skipped), once; else None."""
@@ -191,10 +208,16 @@ class HTTPExchange:
         except SSEProtocolError as exc:
             raise self._fail(exc, exc.__cause__) from exc.__cause__
 
+    def _unframe(self) -> bytes:
+        try:
+            return self._framing.read()
+        except SSEError as exc:
+            raise self._fail(exc, exc.__cause__) from exc.__cause__
+
     def _end_body(self) -> None:
         if self._decoder.unfinished():
             message = f"the {self._decoder.name} response body is truncated"
-            if self._h11_saw_eof():
+            if self._framing.ended_by_eof:
                 raise self._fail(SSEConnectionError(f"the server closed the connection: {message}"))
             raise self._fail(SSEProtocolError(message))
         self._phase = Phase.COMPLETE
@@ -210,13 +233,13 @@ class HTTPExchange:
             if self._phase is Phase.BODY_ENDED:
                 self._end_body()
                 break
-            event = self._next_event()
-            if event is h11.NEED_DATA:
-                break
-            if isinstance(event, h11.Data):
-                self._decoder.feed(bytes(event.data))
-            elif isinstance(event, h11.EndOfMessage):
+            data = self._unframe()
+            if data:
+                self._decoder.feed(data)
+            elif self._framing.done:
                 self._phase = Phase.BODY_ENDED
+            else:
+                break
         return b""
 
     def _remember(self, data: bytes) -> None:

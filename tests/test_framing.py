@@ -1,0 +1,217 @@
+"""Body framing (trio_sse._framing): chunked, Content-Length and close-delimited bodies.
+
+The reference is h11, which decoded bodies before _framing did: on arbitrary framings,
+mutations and splits both must give the same bytes and the same outcome (a clean end,
+SSEProtocolError where h11 raised before the EOF, SSEConnectionError where it raised
+after it, or still waiting for more).
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fuzz.fuzz_framing import (
+    CHUNKED_HEAD,
+    check_chunked,
+    chunked_bodies,
+    decode,
+    framing_fuzz_test,
+    h11_decode,
+    mutated,
+)
+from tests.http_helpers import GET, HEAD_SSE, chunked, split_at
+from trio_sse import SSEConnectionError, SSEProtocolError
+from trio_sse._exchange import BODY_CHUNK_LIMIT, HTTPExchange
+from trio_sse._framing import (
+    MAX_CHUNK_LINE,
+    MAX_TRAILER_SIZE,
+    ChunkedFraming,
+    CloseDelimitedFraming,
+    LengthFraming,
+    framing_for,
+)
+from trio_sse._headers import Headers
+from trio_sse._session import RECEIVE_SIZE
+
+CUTS = st.lists(st.integers(min_value=0, max_value=400), max_size=10)
+
+
+@settings(max_examples=600, deadline=None)
+@given(wire=mutated(chunked_bodies()) | st.binary(max_size=80), cuts=CUTS, eof=st.booleans())
+def test_chunked_matches_h11_under_any_split(wire: bytes, cuts: list[int], eof: bool) -> None:
+    """Whole, in arbitrary pieces and byte by byte: h11's bytes and outcome."""
+    check_chunked(wire, cuts, eof)
+
+
+def test_framing_fuzz_target_runs() -> None:
+    """The target ``python -m fuzz`` runs (a few examples, so that it cannot rot)."""
+    framing_fuzz_test(20, seed_value=1)()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    body=st.binary(max_size=60),
+    length=st.integers(0, 80),
+    cuts=CUTS,
+    eof=st.booleans(),
+)
+def test_length_and_close_match_h11(body: bytes, length: int, cuts: list[int], eof: bool) -> None:
+    head = HEAD_SSE + b"Content-Length: %d\r\n\r\n" % length
+    expected = h11_decode(head, [body] if body else [], eof)
+    assert decode(LengthFraming(length), split_at(body, cuts), eof) == expected
+    expected = h11_decode(HEAD_SSE + b"\r\n", [body] if body else [], eof)
+    assert decode(CloseDelimitedFraming(), split_at(body, cuts), eof) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(wire=mutated(chunked_bodies()), cuts=CUTS, eof=st.booleans())
+def test_exchange_body_matches_h11(wire: bytes, cuts: list[int], eof: bool) -> None:
+    """The same through HTTPExchange, the head and body in arbitrary pieces."""
+    expected = h11_decode(CHUNKED_HEAD, [wire] if wire else [], eof)
+    exchange = HTTPExchange(GET)
+    out = bytearray()
+    outcome = "waiting"
+    try:
+        for piece in [*split_at(CHUNKED_HEAD + wire, cuts), *([b""] if eof else [])]:
+            exchange.feed(piece)
+            while data := exchange.next_body():
+                out += data
+            if exchange.complete:
+                outcome = "ok"
+                break
+    except SSEProtocolError:
+        outcome = "protocol"
+    except SSEConnectionError:
+        outcome = "connection"
+    assert (outcome, bytes(out)) == expected
+
+
+# -- examples --------------------------------------------------------------------------------
+
+TINY_EVENTS = b"".join(b"data: %d\n\n" % i for i in range(3000))
+
+
+def one_chunk_per_event(body: bytes) -> bytes:
+    events = body.split(b"\n\n")[:-1]
+    return b"".join(b"%x\r\n%s\n\n\r\n" % (len(e) + 2, e) for e in events) + b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize("mode", ["whole", "bytes", "trailing"])
+def test_chunked_whole_bytewise_and_with_trailing_data(mode: str) -> None:
+    wire = chunked(TINY_EVENTS, 5)[:-2] + b"X-T: 1\r\n\r\n"  # with a trailer
+    pieces = [wire[i : i + 1] for i in range(len(wire))] if mode == "bytes" else [wire]
+    if mode == "trailing":
+        pieces = [wire + b"HTTP/1.1 200 OK\r\n\r\nmore", b"ignored"]
+    assert decode(ChunkedFraming(), pieces, eof=False) == ("ok", TINY_EVENTS)
+
+
+def test_chunk_extensions_and_trailers_are_skipped() -> None:
+    wire = b"5;name=value;flag\r\nhello\r\n6 \t\r\n world\r\n0;last\r\nX-A: 1\r\n  folded\r\n\r\n"
+    assert decode(ChunkedFraming(), [wire], eof=False) == ("ok", b"hello world")
+
+
+def test_a_read_of_many_tiny_chunks_is_one_piece() -> None:
+    """Take everything a read brings: one network read of one-chunk-per-event framing
+    comes out of one next_body call whole, not one piece per chunk."""
+    wire = one_chunk_per_event(TINY_EVENTS)
+    read = wire[: RECEIVE_SIZE - len(CHUNKED_HEAD)]  # the first read: head and body
+    exchange = HTTPExchange(GET)
+    exchange.feed(CHUNKED_HEAD + read)
+    assert exchange.next_head() is not None
+    first = exchange.next_body()
+    assert exchange.next_body() == b""
+    exchange.feed(wire[len(read) :])  # the rest in one more read
+    second = exchange.next_body()
+    assert exchange.next_body() == b""
+    assert exchange.complete
+    assert first + second == TINY_EVENTS
+    assert len(first) > RECEIVE_SIZE // 2
+
+
+def test_one_read_always_fits_one_piece() -> None:
+    """Dechunking only shrinks, so a read of RECEIVE_SIZE never needs two pieces."""
+    assert RECEIVE_SIZE <= BODY_CHUNK_LIMIT
+
+
+@pytest.mark.parametrize(
+    ("bad", "good_part", "error"),
+    [
+        (b"zz\r\nhello\r\n", b"", SSEProtocolError),
+        (b"5\r\nhelloXX", b"hello", SSEProtocolError),
+        (b"5\r\nhel", b"hel", SSEConnectionError),
+        (b"", b"", SSEConnectionError),
+    ],
+)
+def test_framing_errors_come_after_the_good_bytes(
+    bad: bytes, good_part: bytes, error: type[Exception]
+) -> None:
+    good = chunked(b"data: ok\n\n", 3)[: -len(b"0\r\n\r\n")]
+    exchange = HTTPExchange(GET)
+    exchange.feed(CHUNKED_HEAD + good + bad)
+    if error is SSEConnectionError:
+        exchange.feed(b"")  # the peer closed
+    assert exchange.next_body() == b"data: ok\n\n" + good_part
+    with pytest.raises(error):
+        exchange.next_body()
+    with pytest.raises(error):
+        exchange.next_body()  # sticky
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_chunk_line_limit(split: bool) -> None:
+    for extension, ok in (
+        (b";" + b"x" * (MAX_CHUNK_LINE - 2), True),
+        (b";" * MAX_CHUNK_LINE, False),
+    ):
+        wire = b"1" + extension + b"\r\nA\r\n0\r\n\r\n"
+        pieces = [wire[i : i + 1000] for i in range(0, len(wire), 1000)] if split else [wire]
+        outcome = decode(ChunkedFraming(), pieces, eof=False)
+        assert outcome == (("ok", b"A") if ok else ("protocol", b""))
+
+
+def test_endless_chunk_line_is_refused_before_the_eof() -> None:
+    """A size line that never ends is malformed as soon as it passes the limit."""
+    framing = ChunkedFraming()
+    framing.feed(b"1" * MAX_CHUNK_LINE + b"\r")  # its CRLF may still come
+    assert framing.read() == b""
+    framing.feed(b"1")
+    with pytest.raises(SSEProtocolError, match="longer than"):
+        framing.read()
+
+
+def test_trailer_limit() -> None:
+    line = b"X: " + b"a" * 1000 + b"\r\n"
+    big = line * (MAX_TRAILER_SIZE // len(line) + 1)
+    assert decode(ChunkedFraming(), [b"0\r\n" + big], eof=False) == ("protocol", b"")
+    pieces = [b"0\r\n", *[line] * (MAX_TRAILER_SIZE // len(line) + 1)]
+    assert decode(ChunkedFraming(), pieces, eof=False) == ("protocol", b"")
+    small = line * 10 + b"\r\n"
+    assert decode(ChunkedFraming(), [b"0\r\n" + small], eof=False) == ("ok", b"")
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "headers", "kind"),
+    [
+        ("GET", 200, {"Transfer-Encoding": "chunked", "Content-Length": "5"}, ChunkedFraming),
+        ("GET", 200, {"Content-Length": "5"}, LengthFraming),
+        ("GET", 200, {}, CloseDelimitedFraming),
+        ("HEAD", 200, {"Transfer-Encoding": "chunked"}, LengthFraming),
+        ("GET", 204, {}, LengthFraming),
+        ("GET", 304, {"Content-Length": "5"}, LengthFraming),
+    ],
+)
+def test_framing_for(method: str, status: int, headers: dict[str, str], kind: type) -> None:
+    framing = framing_for(method, status, Headers(headers))
+    assert isinstance(framing, kind)
+    if kind is LengthFraming and (method == "HEAD" or status != 200):
+        assert framing.done
+
+
+def test_close_delimited_ends_by_eof() -> None:
+    framing = CloseDelimitedFraming()
+    assert decode(framing, [b"abc", b"def"], eof=True) == ("ok", b"abcdef")
+    assert framing.ended_by_eof
+    assert not ChunkedFraming().ended_by_eof
+    assert not LengthFraming(3).ended_by_eof

@@ -1,0 +1,305 @@
+"""Body framing: where a response body ends, decoded from the raw bytes after the head.
+
+h11 reads the response head and decides nothing more; from there on the body's
+transfer framing is decoded here, sans-IO: chunked (sizes, extensions, trailers),
+Content-Length, or delimited by the connection's close. Real servers send one HTTP
+chunk per event, so ``read()`` returns every body byte available in one piece, however
+many chunks they came in, instead of one h11 event (and one parser call) per chunk.
+
+The grammar and the errors are h11's, so that nothing changed when h11 stopped reading
+bodies (tests/test_framing.py checks that on arbitrary framings): malformed framing is
+SSEProtocolError; a body cut short by the peer is SSEConnectionError, never a clean end.
+An error is raised only after the good bytes before it have been returned.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TypeAlias
+
+from ._exceptions import SSEConnectionError, SSEError, SSEProtocolError
+from ._headers import Headers
+
+__all__ = [
+    "MAX_CHUNK_LINE",
+    "MAX_TRAILER_SIZE",
+    "BodyFraming",
+    "ChunkedFraming",
+    "CloseDelimitedFraming",
+    "LengthFraming",
+    "framing_for",
+]
+
+#: The longest chunk-size line accepted (size and extensions, without its CRLF).
+MAX_CHUNK_LINE = 4096
+#: The most trailer bytes accepted after the last chunk (h11's head limit here).
+MAX_TRAILER_SIZE = 64 * 1024
+
+# h11's chunk header: 1-20 hex digits, extensions unparsed ("." stops at LF), trailing
+# whitespace tolerated as h11 does for servers in the wild.
+_CHUNK_LINE_RE = re.compile(rb"([0-9A-Fa-f]{1,20})(?:;.*)?[ \t]*\r\n")
+# h11's header field: token ":" OWS value OWS, where a value byte is neither NUL nor space.
+_FIELD_RE = re.compile(
+    rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*((?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?)[ \t]*"
+)
+_BLANK_LINE_RE = re.compile(rb"\n\r?\n")
+_FOLD_RE = re.compile(rb"[ \t]+")
+_DIGITS_RE = re.compile(rb"[0-9]+")
+_CONTENT_LENGTH_MAX_DIGITS = 20
+
+_MID_BODY = "the server closed the connection mid-body"
+
+
+class _Framing:
+    """The shared part: a buffer of raw bytes, the peer's EOF, and a deferred error."""
+
+    __slots__ = ("_buf", "_eof", "_error", "done")
+
+    ended_by_eof = False  # True only for a body delimited by the connection's close
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._eof = False
+        self._error: SSEError | None = None
+        self.done = False  # the body's end was seen; bytes after it are ignored
+
+    def feed(self, data: bytes) -> None:
+        """Raw bytes from the connection, after the head."""
+        if self.done or self._eof or not data:
+            return
+        self._buf = self._buf + data if self._buf else data
+
+    def feed_eof(self) -> None:
+        """The peer closed the connection."""
+        self._eof = True
+
+    def _finish(self) -> None:
+        self.done = True
+        self._buf = b""
+
+
+class LengthFraming(_Framing):
+    """A body of Content-Length bytes (0 for 204, 304 and answers to HEAD)."""
+
+    __slots__ = ("_length", "_remaining")
+
+    def __init__(self, length: int) -> None:
+        super().__init__()
+        self._length = self._remaining = length
+        if length == 0:
+            self._finish()
+
+    def read(self) -> bytes:
+        """Every body byte available now; b"" when none (see ``done``)."""
+        buf = self._buf
+        if buf:
+            remaining = self._remaining
+            if len(buf) < remaining:
+                self._buf = b""
+                self._remaining = remaining - len(buf)
+                return buf
+            self._remaining = 0
+            self._finish()
+            return buf[:remaining]
+        if self._eof and not self.done:
+            got = self._length - self._remaining
+            raise SSEConnectionError(f"{_MID_BODY} ({got} of {self._length} bytes)")
+        return b""
+
+
+class CloseDelimitedFraming(_Framing):
+    """A body without Content-Length or chunking: it ends when the peer closes."""
+
+    __slots__ = ()
+
+    ended_by_eof = True
+
+    def read(self) -> bytes:
+        """Every body byte available now; b"" when none (see ``done``)."""
+        buf = self._buf
+        if buf:
+            self._buf = b""
+            return buf
+        if self._eof and not self.done:
+            self._finish()
+        return b""
+
+
+# ChunkedFraming's states
+_SIZE = 0  # expecting a chunk-size line
+_DATA = 1  # inside a chunk's data
+_DATA_END = 2  # expecting the CRLF after a chunk's data
+_TRAILER = 3  # after the last chunk: trailer fields up to a blank line
+
+
+class ChunkedFraming(_Framing):
+    """Transfer-Encoding: chunked, decoded with h11's grammar and limits of our own."""
+
+    __slots__ = ("_remaining", "_state")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._state = _SIZE
+        self._remaining = 0  # bytes left in the current chunk
+
+    def read(self) -> bytes:
+        """Every body byte available now, in one piece; b"" when none (see ``done``).
+
+        A framing error is raised by the call after the one that returned the good
+        bytes before it (at once when there were none)."""
+        if self._error is not None:
+            raise self._error
+        parts: list[bytes] = []
+        try:
+            self._decode(parts)
+        except SSEError as exc:
+            self._error = exc
+            self._buf = b""
+            if not parts:
+                raise
+        if not parts:
+            return b""
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _decode(self, parts: list[bytes]) -> None:
+        """Move every decodable byte of the buffer into ``parts``; keep the rest."""
+        buf = self._buf
+        end = len(buf)
+        pos = 0
+        state = self._state
+        remaining = self._remaining
+        try:
+            while pos < end:
+                if state == _DATA:
+                    stop = pos + remaining
+                    if stop > end:
+                        parts.append(buf[pos:] if pos else buf)
+                        remaining -= end - pos
+                        pos = end
+                        break
+                    parts.append(buf[pos:stop])
+                    remaining = 0
+                    if buf.startswith(b"\r\n", stop):  # the usual case: skip _DATA_END
+                        pos = stop + 2
+                        state = _SIZE
+                    else:
+                        pos = stop
+                        state = _DATA_END
+                elif state == _SIZE:
+                    newline = buf.find(b"\r\n", pos)
+                    if newline < 0 or newline - pos > MAX_CHUNK_LINE:
+                        _check_line_length(buf, pos, newline)
+                        break
+                    match = _CHUNK_LINE_RE.fullmatch(buf, pos, newline + 2)
+                    if match is None:
+                        line = buf[pos : newline + 2]
+                        raise SSEProtocolError(f"malformed chunked body: chunk line {line!r}")
+                    pos = newline + 2
+                    remaining = int(match[1], 16)
+                    state = _DATA if remaining else _TRAILER
+                elif state == _DATA_END:
+                    footer = buf[pos : pos + 2]
+                    if footer != b"\r\n"[: len(footer)]:
+                        raise SSEProtocolError(
+                            f"malformed chunked body: {footer!r} after a chunk, expected CRLF"
+                        )
+                    if len(footer) < 2:
+                        break
+                    pos += 2
+                    state = _SIZE
+                else:
+                    if _read_trailer(buf, pos) is None:
+                        break  # incomplete: keep it all
+                    self._finish()
+                    return
+        finally:
+            self._state = state
+            self._remaining = remaining
+            if not self.done:
+                self._buf = buf[pos:] if pos < end else b""
+        if self._eof:
+            raise SSEConnectionError(f"{_MID_BODY} (incomplete chunked body)")
+
+
+def _check_line_length(buf: bytes, pos: int, newline: int) -> None:
+    """A chunk line (without CRLF) longer than MAX_CHUNK_LINE is refused, found whole
+    or still arriving (a pending final CR may still turn out to be its CRLF)."""
+    length = newline - pos if newline >= 0 else len(buf) - pos - buf.endswith(b"\r")
+    if length > MAX_CHUNK_LINE:
+        raise SSEProtocolError(
+            f"malformed chunked body: chunk line longer than {MAX_CHUNK_LINE} bytes"
+        )
+
+
+def _read_trailer(buf: bytes, pos: int) -> int | None:
+    """The position after the trailer section, or None while it is incomplete.
+
+    As h11 reads it: lines end at LF (a CR before it is dropped), a blank line ends the
+    section, obsolete line folding joins lines, every line must be a valid field."""
+    if buf.startswith(b"\n", pos):
+        return pos + 1
+    if buf.startswith(b"\r\n", pos):
+        return pos + 2
+    blank = _BLANK_LINE_RE.search(buf, pos)
+    if blank is None:
+        if len(buf) - pos > MAX_TRAILER_SIZE:
+            raise SSEProtocolError(f"chunked body trailer larger than {MAX_TRAILER_SIZE} bytes")
+        return None
+    stop = blank.end()
+    if stop - pos > MAX_TRAILER_SIZE:
+        raise SSEProtocolError(f"chunked body trailer larger than {MAX_TRAILER_SIZE} bytes")
+    lines = buf[pos:stop].split(b"\n")[:-2]
+    _check_trailer_fields([line[:-1] if line.endswith(b"\r") else line for line in lines])
+    return stop
+
+
+def _check_trailer_fields(lines: list[bytes]) -> None:
+    """Validate trailer fields as h11 does (they are then dropped: nothing here uses them)."""
+    fields: list[bytes] = []
+    for line in lines:
+        fold = _FOLD_RE.match(line)
+        if fold is None:
+            fields.append(line)
+        elif not fields:
+            raise SSEProtocolError("malformed chunked body: trailer starts with a continuation")
+        else:
+            fields[-1] += b" " + line[fold.end() :]
+    content_length: bytes | None = None
+    transfer_encoding = False
+    for field in fields:
+        match = _FIELD_RE.fullmatch(field)
+        if match is None:
+            raise SSEProtocolError(f"malformed chunked body: trailer field {field!r}")
+        name, value = match[1].lower(), match[2]
+        if name == b"content-length":
+            lengths = {length.strip() for length in value.split(b",")}
+            value = lengths.pop()
+            if (
+                lengths
+                or not _DIGITS_RE.fullmatch(value)
+                or len(value) > _CONTENT_LENGTH_MAX_DIGITS
+                or content_length not in (None, value)
+            ):
+                raise SSEProtocolError("malformed chunked body: bad Content-Length trailer")
+            content_length = value
+        elif name == b"transfer-encoding":
+            if transfer_encoding or value.lower() != b"chunked":
+                raise SSEProtocolError("malformed chunked body: bad Transfer-Encoding trailer")
+            transfer_encoding = True
+
+
+BodyFraming: TypeAlias = LengthFraming | CloseDelimitedFraming | ChunkedFraming
+
+
+def framing_for(method: str, status_code: int, headers: Headers) -> BodyFraming:
+    """The framing of a response whose head h11 has validated (RFC 9112 section 6.3):
+    no body for 204, 304 and HEAD; then Transfer-Encoding (only chunked passes h11);
+    then Content-Length (h11 has merged repeats); else until the connection closes."""
+    if status_code in (204, 304) or method == "HEAD":
+        return LengthFraming(0)
+    if "transfer-encoding" in headers:
+        return ChunkedFraming()
+    length = headers.get("content-length")
+    if length is not None:
+        return LengthFraming(int(length))
+    return CloseDelimitedFraming()
