@@ -410,6 +410,8 @@ def test_option_definitions_agree() -> None:
         "show_comment_events",
         "show_retry_events",
         "headers",
+        "on_open",
+        "on_error",
     }
     for name in shared:  # the same type on both sides (OpenOptions merges them)
         assert ClientOptions.__annotations__[name] == CallOptions.__annotations__[name]

@@ -32,6 +32,7 @@ FORBIDDEN = {
     "_exchange": frozenset({"trio"}),
     "_reconnect": frozenset({"trio"}),
     "_proxy": frozenset({"trio"}),
+    "_retry": frozenset({"trio", "h11"}),
 }
 
 

@@ -21,6 +21,7 @@ from ._parser import SSEParser
 from ._proxy_transport import ProxyTransport
 from ._reconnect import ExponentialBackoff
 from ._response import SSEResponse
+from ._retry import ConnectionFailure
 from ._session import SessionState, SessionStatistics, SSESession
 from ._transport import (
     Connector,
@@ -33,6 +34,7 @@ from ._transport import (
 from ._version import __version__
 
 __all__ = [
+    "ConnectionFailure",
     "Connector",
     "ConnectorTransport",
     "ExponentialBackoff",

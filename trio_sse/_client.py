@@ -7,6 +7,7 @@ connection is made, so a typo is a ValueError or TypeError where it was written.
 
 from __future__ import annotations
 
+import inspect
 import math
 import ssl
 import sys
@@ -28,6 +29,8 @@ from ._request import (
     check_headers,
     prepare_request,
 )
+from ._response import SSEResponse
+from ._retry import ConnectionFailure
 from ._session import SessionOptions, SSESession
 from ._transport import Connector, Transport
 
@@ -49,6 +52,11 @@ T = TypeVar("T")
 HeadersArg = Mapping[str, str] | Iterable[tuple[str, str]] | HeadersFunction | None
 """Headers as a mapping or (name, value) pairs, or an async function returning them that
 is awaited before every connection attempt (fresh credentials on each reconnect)."""
+OnOpen = Callable[[SSEResponse], object]
+"""``on_open(response)``: called in the reader task each time a stream opens."""
+OnError = Callable[[ConnectionFailure, "float | None"], object]
+"""``on_error(failure, retry_in)``: called in the reader task for each failure, before
+the reconnection delay (``retry_in`` seconds; None when the session ends with it)."""
 StaticHeaders = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
 
@@ -70,6 +78,8 @@ class CallOptions(TypedDict, total=False):
     show_comment_events: bool
     show_retry_events: bool
     last_event_id: str | None  # the ID the first request resumes from
+    on_open: OnOpen | None  # called with the response each time a stream opens
+    on_error: OnError | None  # called with each failure and the delay before the next try
 
 
 class ClientOptions(TypedDict, total=False):
@@ -89,6 +99,8 @@ class ClientOptions(TypedDict, total=False):
     uds: str | None
     proxy: str | None
     trust_env: bool
+    on_open: OnOpen | None
+    on_error: OnError | None
 
 
 class OpenOptions(ClientOptions, CallOptions, total=False):
@@ -150,6 +162,11 @@ class SSEConfig:
     """``http://[user:pass@]host:port``: every request goes through this proxy."""
     trust_env: bool = True
     """Without ``proxy``/``uds``/``transport``: use HTTP(S)_PROXY, ALL_PROXY, NO_PROXY."""
+    on_open: OnOpen | None = field(default=None, compare=False)
+    """``on_open(response)``: a stream opened. A plain function, run in the reader task."""
+    on_error: OnError | None = field(default=None, compare=False)
+    """``on_error(failure, retry_in)``: a connection failed or a stream was lost; the
+    next attempt is in ``retry_in`` seconds (None: the session ends with this error)."""
 
     def __post_init__(self) -> None:
         _check_seconds("reconnection_time", self.reconnection_time, optional=False)
@@ -166,6 +183,20 @@ class SSEConfig:
             raise TypeError("backoff must be an ExponentialBackoff or None")
         if self.ssl_context is not None and not isinstance(self.ssl_context, ssl.SSLContext):
             raise TypeError("ssl_context must be an ssl.SSLContext or None")
+        _check_callback("on_open", self.on_open)
+        _check_callback("on_error", self.on_error)
+
+
+def _check_callback(name: str, callback: object) -> None:
+    if callback is None:
+        return
+    if not callable(callback):
+        raise TypeError(f"{name} must be a function or None")
+    if inspect.iscoroutinefunction(callback):
+        raise TypeError(
+            f"{name} must be a plain function: it runs inside the reader task and must not "
+            "block (to do async work, send to a memory channel or start a task from it)"
+        )
 
 
 def _header_items(headers: StaticHeaders) -> list[tuple[str, str]]:
@@ -193,6 +224,15 @@ class SSEClient:
     ``async with client.sse(url) as session`` is Ktor's ``sse { }``: the session and its
     reader live inside the block. ``await nursery.start(client.sse_session, url)`` is
     Ktor's ``sseSession()``: the reader lives in your nursery until ``session.aclose()``.
+
+    ``on_open(response)`` and ``on_error(failure, retry_in)`` report the connection's
+    life as it happens. They are callbacks rather than marker items in the event stream
+    because the first attempts, retries included, run before ``async with`` hands over
+    the session, when nobody iterates yet; because a failure should be seen when it
+    happens, not behind buffered events; and so that the stream's items stay events.
+    They run inside the reader task, so they must be plain functions that return at
+    once: for async work, ``send_nowait`` to a memory channel or start a task in a
+    nursery of yours. What they raise ends the session as an SSEError.
     """
 
     def __init__(
@@ -212,6 +252,8 @@ class SSEClient:
         uds: str | None = None,
         proxy: str | None = None,
         trust_env: bool = True,
+        on_open: OnOpen | None = None,
+        on_error: OnError | None = None,
     ) -> None:
         self.config = SSEConfig(
             reconnection_time=reconnection_time,
@@ -228,6 +270,8 @@ class SSEClient:
             uds=uds,
             proxy=proxy,
             trust_env=trust_env,
+            on_open=on_open,
+            on_error=on_error,
         )
         # The environment is read now, once: a client behaves the same all its life.
         self.transport: Transport = build_transport(
@@ -345,6 +389,8 @@ class SSEClient:
             transport=self.transport,
             deserialize=deserialize,
             headers_sources=tuple(sources),
+            on_open=config.on_open,
+            on_error=config.on_error,
         )
 
 

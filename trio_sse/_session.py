@@ -46,6 +46,7 @@ from ._reconnect import (
 )
 from ._request import HeadersSource, PreparedRequest
 from ._response import SSEResponse
+from ._retry import ConnectionFailure, Outage
 from ._transport import (
     Forwarding,
     Origin,
@@ -111,6 +112,8 @@ class SessionOptions:
     transport: Transport  # opens each connection's byte stream (TCP/TLS, proxy, socket)
     deserialize: Callable[[str], Any] | None
     headers_sources: tuple[HeadersSource, ...] = ()  # awaited before every attempt
+    on_open: Callable[[SSEResponse], object] | None = None
+    on_error: Callable[[ConnectionFailure, float | None], object] | None = None
 
 
 _Answer = OpenStream | EndStream | Reject | RetryLater  # a judged response, redirects followed
@@ -134,6 +137,10 @@ class _AttemptFailed(Exception):
             error.__cause__ = cause
         self.error = error
         self.retry_after = retry_after
+
+
+class _CallbackError(SSEError):
+    """A user callback (on_open, on_error) raised or misbehaved: ends the session."""
 
 
 class _ConsumerGone(Exception):
@@ -167,6 +174,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         self._incoming_used = False  # the consumer took ``incoming``, which cannot raise
         self._last_error: SSEError | None = None
         self._run_started = False
+        self._outage: Outage | None = None  # made when the reader starts, on its clock
         self._started = False
         self._finished = trio.Event()
         self._reader_task: trio.lowlevel.Task | None = None
@@ -286,6 +294,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             raise RuntimeError("an SSESession runs only once")
         self._run_started = True
         self._reader_task = trio.lowlevel.current_task()
+        self._outage = Outage(trio.current_time())
         try:
             with self._cancel_scope:
                 await self._reconnect_loop(task_status)
@@ -335,16 +344,28 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                 failure = failed.error
                 retry_after = failed.retry_after
                 self._last_error = failure
+            except (SSEDeserializationError, _CallbackError):
+                raise  # the data or the user's code failed, not the connection
+            except SSEError as exc:
+                self._notify_failure(exc, None)
+                raise
             if not policy.enabled:
                 if failure is None:
                     return  # a clean end without reconnection: the iteration just stops
+                self._notify_failure(failure, None)
                 raise failure
             delay = policy.next_delay(trio.current_time(), retry_after)
             if delay is None:
                 if failure is None:  # streams that end without an event count as failures
                     url = self._options.request.url
                     failure = SSEConnectionError(f"{url} ended the stream without an event")
+                self._notify_failure(failure, None, retry_after)
                 raise self._give_up(failure)
+            if failure is None:
+                ended = SSEConnectionError(f"{self._options.request.url} ended the stream")
+                self._notify_failure(ended, delay)
+            else:
+                self._notify_failure(failure, delay, retry_after)
             reason = "the server ended the stream" if failure is None else str(failure)
             limit = "unlimited" if policy.max_attempts is None else policy.max_attempts
             log.info(
@@ -358,6 +379,16 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             self._state = SessionState.WAITING
             await trio.sleep(delay)
             self._reconnects += 1
+
+    def _notify_failure(
+        self, error: SSEError, retry_in: float | None, retry_after: float | None = None
+    ) -> None:
+        """Count the failure in the outage and tell ``on_error`` (before any delay)."""
+        if self._outage is None:
+            return
+        failure = self._outage.failed(error, trio.current_time(), retry_after)
+        if self._options.on_error is not None:
+            _call_back("on_error", self._options.on_error, failure, retry_in)
 
     def _give_up(self, failure: SSEError) -> SSEConnectionError:
         attempts = self._policy.attempts
@@ -385,9 +416,14 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                 last_event_id=self._last_event_id,
             )
             self._parser = parser
-            self._policy.stream_opened(trio.current_time())
+            now = trio.current_time()
+            self._policy.stream_opened(now)
+            if self._outage is not None:
+                self._outage.stream_opened(now)
             self._streams_opened += 1
             self._state = SessionState.OPEN
+            if self._options.on_open is not None:
+                _call_back("on_open", self._options.on_open, response)
             self._report_started(task_status)
             try:
                 await self._pump(stream, exchange, parser)
@@ -580,9 +616,28 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             raise _ConsumerGone from None
         if events:
             self._policy.event_delivered()  # the stream is healthy: the outage is over
+            if self._outage is not None:
+                self._outage.healthy()
         self._events += len(events)
         if failure is not None:
             raise failure
+
+
+def _call_back(name: str, callback: Callable[..., object], *args: object) -> None:
+    """Run a user callback inside the reader task: it must be a plain function that
+    returns at once. Whatever it raises ends the session as an SSEError."""
+    try:
+        result = callback(*args)
+    except Exception as exc:
+        raise _CallbackError(f"the {name} callback raised {exc!r}") from exc
+    if inspect.isawaitable(result):
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()  # a coroutine never awaited would warn later, far from the cause
+        raise _CallbackError(
+            f"the {name} callback returned an awaitable: callbacks run inside the reader "
+            "task and must not block; hand the work to a nursery or a memory channel"
+        )
 
 
 def _proxy_refused(
