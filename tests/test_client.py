@@ -24,6 +24,7 @@ from trio_sse import (
     SSEConfig,
     SSEConnectionError,
     SSEDeserializationError,
+    SSEProtocolError,
     SSEResponseError,
     SSESession,
     TypedServerSentEvent,
@@ -641,3 +642,27 @@ async def test_compressed_body_is_decoded(
         events = await collect(session)
     assert [ev.data for ev in events] == [f"event {i}" for i in range(50)]
     assert session.last_event_id == "49"
+
+
+async def test_data_after_the_gzip_stream_is_an_error_not_a_clean_end(
+    server: SSETestServer,
+) -> None:
+    """Bytes after a complete gzip member that are not another member end the stream
+    with SSEProtocolError, after the events before them."""
+    wire = sse_stream(*(ServerSentEvent(data=f"event {i}") for i in range(3)))
+    server.script(
+        ScriptedResponse(
+            headers=[("Content-Type", "text/event-stream"), ("Content-Encoding", "gzip")],
+            body=(gzip.compress(wire) + b"trailing garbage",),
+        )
+    )
+    events: list[str | None] = []
+
+    async def read_all() -> None:
+        async with open_sse_session(server.url) as session:
+            async for event in session:
+                events.append(event.data)
+
+    with pytest.raises(SSEProtocolError, match="not gzip"):
+        await read_all()
+    assert events == ["event 0", "event 1", "event 2"]

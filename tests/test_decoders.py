@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from tests.http_helpers import GET, HEAD_SSE, framed, pieces, run, split_at
 from trio_sse import SSEConnectionError, SSEProtocolError
+from trio_sse._decoders import ZlibDecoder
 from trio_sse._exchange import BODY_CHUNK_LIMIT, HTTPExchange
 
 # --------------------------------------------------------------------------- Content-Encoding
@@ -30,7 +31,7 @@ ENCODINGS = {
     "deflate": zlib.compress(PAYLOAD),
     "deflate-raw": deflate_raw(PAYLOAD),
     "gzip-multi": gzip.compress(PAYLOAD[:1000]) + gzip.compress(PAYLOAD[1000:]),
-    "gzip-trailing-garbage": gzip.compress(PAYLOAD) + b"\x00\x00junk",
+    "gzip-empty-member": gzip.compress(PAYLOAD) + gzip.compress(b""),
     "identity": PAYLOAD,
     "gzip, identity": gzip.compress(PAYLOAD),
 }
@@ -69,6 +70,50 @@ def test_corrupt_gzip_is_a_protocol_error(body: bytes) -> None:
     with pytest.raises(SSEProtocolError, match="gzip") as info:
         run(pieces(data, "threes"))
     assert isinstance(info.value.__cause__, zlib.error)
+
+
+@pytest.mark.parametrize(
+    ("coding", "body"),
+    [
+        ("gzip", gzip.compress(PAYLOAD) + b"\x00\x00junk"),
+        ("gzip", gzip.compress(PAYLOAD) + b"\x00"),
+        ("gzip", gzip.compress(PAYLOAD) + b"\n"),
+        ("gzip", gzip.compress(PAYLOAD) + b"\x1f\x00"),
+        ("deflate", zlib.compress(PAYLOAD) + b"junk"),
+        ("deflate", deflate_raw(PAYLOAD) + b"\x00"),
+    ],
+)
+@pytest.mark.parametrize("mode", ["whole", "threes"])
+def test_data_after_the_compressed_stream_is_a_protocol_error(
+    coding: str, body: bytes, mode: str
+) -> None:
+    """Never a clean end with bytes dropped: after the good bytes, SSEProtocolError."""
+    data = framed("length", body, b"Content-Encoding: %s\r\n" % coding.encode())
+    exchange = HTTPExchange(GET)
+    received = bytearray()
+
+    def read_all() -> None:
+        for piece in pieces(data, mode):
+            exchange.feed(piece)
+            while part := exchange.next_body():
+                received.extend(part)
+
+    with pytest.raises(SSEProtocolError, match=r"after the end of the \w+ response body"):
+        read_all()
+    assert received == PAYLOAD
+    assert not exchange.complete
+    with pytest.raises(SSEProtocolError):
+        exchange.next_body()  # sticky
+
+
+def test_decoder_returns_good_bytes_before_the_error() -> None:
+    decoder = ZlibDecoder("gzip")
+    decoder.feed(gzip.compress(b"hello") + b"garbage")
+    assert decoder.read(BODY_CHUNK_LIMIT) == b"hello"
+    with pytest.raises(SSEProtocolError, match="not gzip"):
+        decoder.read(BODY_CHUNK_LIMIT)
+    with pytest.raises(SSEProtocolError, match="not gzip"):
+        decoder.read(BODY_CHUNK_LIMIT)
 
 
 def test_truncated_compressed_body() -> None:

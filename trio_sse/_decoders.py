@@ -54,6 +54,7 @@ class IdentityDecoder:
         return False
 
 
+_GZIP_MAGIC = b"\x1f\x8b"  # how every gzip member starts (RFC 1952)
 # Feed zlib at most this much input per call: CPython copies ``unconsumed_tail`` on every
 # call, so big inputs would make bounded-output decoding quadratic.
 _ZLIB_INPUT_SLICE = 64 * 1024
@@ -62,9 +63,12 @@ _ZLIB_INPUT_SLICE = 64 * 1024
 class ZlibDecoder:
     """gzip or deflate, decoded at most ``limit`` output bytes at a time.
 
-    gzip may hold several members (RFC 1952); garbage after a complete member is ignored,
-    as gzip(1) does. deflate is zlib-wrapped per RFC 9110, but some servers send raw
-    deflate, so the first two bytes decide (a zlib header is a checksummed pair).
+    gzip may hold several members (RFC 1952); anything after a complete member must be
+    another member, and bytes after the end of a deflate stream are refused likewise:
+    data the server sent is never dropped silently. deflate is zlib-wrapped per RFC 9110,
+    but some servers send raw deflate, so the first two bytes decide (a zlib header is a
+    checksummed pair). An error is raised by the ``read`` after the one that returned
+    the good bytes before it.
     """
 
     def __init__(self, name: str) -> None:
@@ -75,13 +79,12 @@ class ZlibDecoder:
         self._tail = b""  # input zlib did not consume because of the output limit
         self._more = False  # zlib may hold output it could not return under the limit
         self._started = False  # the current stream has been given input
-        self._produced = False  # the current stream has produced output
         self._member_done = False  # a complete gzip member was seen
-        self._finished = False  # the stream ended; anything more is ignored
+        self._finished = False  # the deflate stream ended: nothing may follow
+        self._error: SSEProtocolError | None = None  # raised by the next read
 
     def feed(self, data: bytes) -> None:
-        if not self._finished:
-            self._input += data
+        self._input += data
 
     def _decompressor(self) -> Any:
         if self._obj is None and len(self._input) >= 2:
@@ -101,8 +104,31 @@ class ZlibDecoder:
         return b"" if self._more else None
 
     def read(self, limit: int) -> bytes:
+        if self._error is not None:
+            raise self._error
         out = bytearray()
-        while len(out) < limit and not self._finished:
+        try:
+            self._read_into(out, limit)
+        except SSEProtocolError as exc:
+            self._error = exc
+            if not out:
+                raise
+        return bytes(out)
+
+    def _read_into(self, out: bytearray, limit: int) -> None:
+        while len(out) < limit:
+            if self._finished:
+                if self._input or self._tail:
+                    raise SSEProtocolError(f"data after the end of the {self.name} response body")
+                break
+            if (
+                self._member_done
+                and not self._started
+                and not _GZIP_MAGIC.startswith(self._input[:2])
+            ):
+                raise SSEProtocolError(
+                    f"data after the end of the {self.name} response body is not gzip"
+                )
             obj = self._decompressor()
             chunk = self._next_input() if obj is not None else None
             if obj is None or chunk is None:
@@ -111,42 +137,32 @@ class ZlibDecoder:
             try:
                 decoded = obj.decompress(chunk, room)
             except zlib.error as exc:
-                if self._trailing_garbage():
-                    self._finish()
-                    break
-                raise SSEProtocolError(f"corrupt {self.name} response body: {exc}") from exc
+                if self._member_done and not self._started:
+                    message = f"data after the end of the {self.name} response body is not gzip"
+                else:
+                    message = f"corrupt {self.name} response body: {exc}"
+                raise SSEProtocolError(message) from exc
             out += decoded
             self._started = self._started or bool(chunk)
-            self._produced = self._produced or bool(decoded)
             self._more = len(decoded) == room
             self._tail = obj.unconsumed_tail
             if obj.eof:
                 self._end_of_stream(obj.unused_data)
-        return bytes(out)
 
     def _end_of_stream(self, unused: bytes) -> None:
-        if not self._gzip:
-            self._finish()
-            return
-        self._member_done = True
         self._input[:0] = unused + self._tail  # the next member, if any
         self._tail = b""
-        self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        self._started = self._produced = self._more = False
-
-    def _trailing_garbage(self) -> bool:
-        """Bytes after a complete gzip member that never decoded to anything: ignored."""
-        return self._member_done and not self._produced
-
-    def _finish(self) -> None:
-        self._finished = True
-        self._input.clear()
-        self._tail = b""
         self._more = False
+        if not self._gzip:
+            self._finished = True
+            return
+        self._member_done = True
+        self._obj = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._started = False
 
     def unfinished(self) -> bool:
         """True when the body ended inside a compressed stream (truncated)."""
-        if self._finished or self._trailing_garbage():
+        if self._finished:
             return False
         return self._started or bool(self._input) or bool(self._tail)
 
