@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.http_helpers import GET, parse_request, response
-from trio_sse import __version__
+from trio_sse import SSEProtocolError, __version__
 from trio_sse._exchange import ERROR_BODY_LIMIT, HTTPExchange
 from trio_sse._judge import MAX_REDIRECTS, FollowRedirect, Reject, judge_response
 from trio_sse._request import (
@@ -18,6 +18,7 @@ from trio_sse._request import (
     PreparedRequest,
     build_request_head,
     prepare_request,
+    unsendable_id_character,
 )
 
 
@@ -218,9 +219,17 @@ def test_prepare_request_method_and_headers() -> None:
     )
     assert request.method == "POST"
     assert request.headers == (("X-A", "1"), ("x-a", "2"), ("Cookie", "c=1"))
-    assert prepare_request("http://x/", headers={"X": "caf\xe9\x01"}).headers == (
-        ("X", "caf\xe9\x01"),
+    assert prepare_request("http://x/", headers={"X": "caf\xe9\tb"}).headers == (
+        ("X", "caf\xe9\tb"),
     )
+
+
+@pytest.mark.parametrize("char", ["\x01", "\x08", "\x0b", "\x0c", "\x1b", "\x1f", "\x7f"])
+def test_header_values_with_control_characters_are_refused_at_the_call(char: str) -> None:
+    """RFC 9110: a field value holds no control character but HTAB; h11 would send some
+    of these (U+0001, U+007F), so they are refused here, with the header's name."""
+    with pytest.raises(ValueError, match="'X-Key' contains a control character"):
+        prepare_request("http://x/", headers={"X-Key": f"secret{char}value"})
 
 
 def test_prepare_request_bodies() -> None:
@@ -295,10 +304,19 @@ def test_request_head_last_event_id_encoding() -> None:
     # WHATWG: the id is sent UTF-8 encoded; values here are latin-1 strs of wire bytes.
     head = dict(build_request_head(GET, "日本"))
     assert head["Last-Event-ID"].encode("latin-1") == "日本".encode()
-    # An id no header can carry is left out rather than mangled.
-    assert "Last-Event-ID" not in dict(build_request_head(GET, "a\x0bb"))
+    # Other control characters go as they are (h11 sends them; browsers send them).
+    assert dict(build_request_head(GET, "a\x01\x7fb"))["Last-Event-ID"] == "a\x01\x7fb"
     assert "Last-Event-ID" not in dict(build_request_head(GET, "  "))
     assert dict(build_request_head(GET, " a b "))["Last-Event-ID"] == "a b"
+
+
+@pytest.mark.parametrize("char", ["\x0b", "\x0c"])
+def test_an_id_no_header_can_carry_is_an_error_never_dropped(char: str) -> None:
+    """Sending no Last-Event-ID would make the server replay the stream from its start."""
+    with pytest.raises(SSEProtocolError, match=f"U\\+000{char.encode().hex()[1].upper()}"):
+        build_request_head(GET, f"a{char}b")
+    with pytest.raises(SSEProtocolError, match="cannot resume"):
+        HTTPExchange(GET, f"a{char}b")
 
 
 def test_request_head_content_length() -> None:
@@ -368,7 +386,8 @@ def test_prepare_and_redirect_never_send_anything_invalid(url: str, location: st
             request = prepare_request(candidate)
         except ValueError:
             continue
-        parse_request(HTTPExchange(request, url).request_bytes())
+        last_event_id = None if unsendable_id_character(url) else url
+        parse_request(HTTPExchange(request, last_event_id).request_bytes())
     decision = judge_response(GET, response(302, {"Location": location}))
     if isinstance(decision, FollowRedirect):
         parse_request(HTTPExchange(decision.request).request_bytes())

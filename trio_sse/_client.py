@@ -28,6 +28,7 @@ from ._request import (
     PreparedRequest,
     check_headers,
     prepare_request,
+    unsendable_id_character,
 )
 from ._response import SSEResponse
 from ._retry import ConnectionFailure
@@ -77,7 +78,7 @@ class CallOptions(TypedDict, total=False):
     max_reconnection_attempts: int | None
     show_comment_events: bool
     show_retry_events: bool
-    last_event_id: str | None  # the ID the first request resumes from
+    last_event_id: str | None  # the ID the first request resumes from (ValueError if unsendable)
     on_open: OnOpen | None  # called with the response each time a stream opens
     on_error: OnError | None  # called with each failure and the delay before the next try
 
@@ -233,6 +234,11 @@ class SSEClient:
     They run inside the reader task, so they must be plain functions that return at
     once: for async work, ``send_nowait`` to a memory channel or start a task in a
     nursery of yours. What they raise ends the session as an SSEError.
+
+    Header values are checked at the call: a control character other than HTAB is a
+    ValueError. A reconnect resumes from the last event ID; one that no header can carry
+    (a server's ``id:`` holding U+000B or U+000C) ends the session with SSEProtocolError
+    at the reconnect, rather than being dropped and the stream replayed from its start.
     """
 
     def __init__(
@@ -355,6 +361,8 @@ class SSEClient:
             raise TypeError("deserialize must be a callable taking the data string")
         last_event_id = options.get("last_event_id")
         check_last_event_id(last_event_id)
+        if last_event_id is not None and (bad := unsendable_id_character(last_event_id)):
+            raise ValueError(f"last_event_id holds U+{ord(bad):04X}, which no header can carry")
         sources: list[HeadersSource] = []
         client_headers, call_headers = config.headers, options.get("headers")
         call_static = [] if callable(call_headers) else _header_items(call_headers)

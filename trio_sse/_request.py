@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 
+from ._exceptions import SSEProtocolError
 from ._urls import (
     DEFAULT_PORTS,
     TOKEN_RE,
@@ -35,6 +36,7 @@ __all__ = [
     "check_headers",
     "last_event_id_value",
     "prepare_request",
+    "unsendable_id_character",
     "with_headers",
 ]
 
@@ -49,8 +51,10 @@ one carries fresh values (a bearer token refreshed on reconnect)."""
 # Credentials are for the origin the user named, never for one a server points us to.
 ORIGIN_BOUND_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "host"})
 
-# What h11 refuses inside a header value besides CR, LF and NUL.
-_BAD_VALUE_RE = re.compile(r"[\x0b\x0c]")
+# A header value holds no control character but HTAB (RFC 9110 section 5.5).
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# What h11 refuses in a header value (the parser lets no CR, LF or NUL into an id).
+_UNSENDABLE_ID_RE = re.compile(r"[\x00\x0a-\x0d]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +96,7 @@ def _check_header(name: object, value: object) -> tuple[str, str]:
     value = value.strip(" \t")
     if "\r" in value or "\n" in value or "\0" in value:
         raise ValueError(f"header {name!r} must not contain CR, LF or NUL: {value!r}")
-    if _BAD_VALUE_RE.search(value):
+    if _CONTROL_RE.search(value):
         raise ValueError(f"header {name!r} contains a control character: {value!r}")
     try:
         value.encode("latin-1")
@@ -230,21 +234,34 @@ def prepare_request(
     )
 
 
+def unsendable_id_character(last_event_id: str) -> str | None:
+    """The first character of an event ID that no Last-Event-ID header can carry, if any.
+
+    The parser lets no CR, LF or NUL into an id, but a stream may set one holding a
+    vertical tab or a form feed, which h11 (rightly, RFC 9110) refuses in a header.
+    (h11 sends the other control characters, so such ids go as they are.)"""
+    match = _UNSENDABLE_ID_RE.search(last_event_id)
+    return None if match is None else match.group()
+
+
 def last_event_id_value(last_event_id: str | None) -> str | None:
     """The header value for an id: its UTF-8 bytes (as WHATWG says), carried as a latin-1
-    str like every other value here; None when it is empty or cannot be a header value.
+    str like every other value here; None when it is empty.
 
-    The parser never lets CR, LF or NUL into an id, but an id may hold other characters
-    h11 refuses (vertical tab, form feed); such an id is not sent rather than mangled.
+    An id that cannot be sent is never dropped silently (the server would replay the
+    stream from its start): SSEProtocolError, at the connection that needed it.
     """
     if not last_event_id:
         return None
+    bad = unsendable_id_character(last_event_id)
+    if bad is not None:
+        raise SSEProtocolError(
+            f"cannot resume: the server's last event ID {last_event_id!r} holds U+{ord(bad):04X},"
+            " which no Last-Event-ID header can carry; not reconnecting without it, since the"
+            " server would replay the stream from its start"
+        )
     value = last_event_id.encode("utf-8", "surrogatepass").decode("latin-1").strip(" \t")
-    if not value or "\r" in value or "\n" in value or "\0" in value:
-        return None
-    if _BAD_VALUE_RE.search(value):
-        return None
-    return value
+    return value or None
 
 
 def build_request_head(

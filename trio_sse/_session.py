@@ -448,14 +448,16 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             while True:
                 request = await self._fresh_headers(request)
                 origin = Origin(request.scheme, request.host, request.port)
+                forwarding = forwarding_for(self._options.transport, origin)
+                # Built before connecting: a request that cannot be sent (an event ID no
+                # header can carry) ends the session without touching the network.
+                exchange = HTTPExchange(
+                    request,
+                    self._last_event_id,
+                    proxy_headers=None if forwarding is None else forwarding.headers,
+                )
                 stream = await self._open_transport(origin)
                 try:
-                    forwarding = forwarding_for(self._options.transport, origin)
-                    exchange = HTTPExchange(
-                        request,
-                        self._last_event_id,
-                        proxy_headers=None if forwarding is None else forwarding.headers,
-                    )
                     await self._send(stream, exchange.request_bytes())
                     response = await self._read_head(stream, exchange)
                     if forwarding is not None and response.status_code == 407:
