@@ -136,9 +136,19 @@ async def test_client_reads_a_gzip_compressed_stream(base: str) -> None:
 
 
 async def test_gzip_route_without_accept_encoding_is_identity(base: str) -> None:
+    """accept_encoding=None sends no Accept-Encoding: the server must not compress."""
+    with trio.fail_after(SAFETY):
+        async with open_sse_session(f"{base}/gz/events?n=3", accept_encoding=None) as session:
+            assert "content-encoding" not in session.response.headers
+            got = await collect(session)
+    assert [ev.data for ev in got] == [event_data(i) for i in (1, 2, 3)]
+
+
+async def test_gzip_route_compresses_by_default(base: str) -> None:
+    """The default Accept-Encoding lets a real server compress, and the events decode."""
     with trio.fail_after(SAFETY):
         async with open_sse_session(f"{base}/gz/events?n=3") as session:
-            assert "content-encoding" not in session.response.headers
+            assert session.response.headers.get("content-encoding") == "gzip"
             got = await collect(session)
     assert [ev.data for ev in got] == [event_data(i) for i in (1, 2, 3)]
 

@@ -209,8 +209,9 @@ async def test_compressed_stream_is_decoded(base: str, coding: str) -> None:
 
 
 async def test_compressed_route_without_accept_encoding_is_identity(base: str) -> None:
+    """accept_encoding=None sends no Accept-Encoding: the server must not compress."""
     with trio.fail_after(SAFETY):
-        async with open_sse_session(f"{base}/gz/events?n=3") as session:
+        async with open_sse_session(f"{base}/gz/events?n=3", accept_encoding=None) as session:
             assert "content-encoding" not in session.response.headers
             got = await collect(session)
     assert [ev.id for ev in got] == ["1", "2", "3"]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, overload
 
 import trio
 
+from ._decoders import DEFAULT_ACCEPT_ENCODING
 from ._events import ServerSentEvent, TypedServerSentEvent
 from ._parser import DEFAULT_MAX_EVENT_SIZE, check_last_event_id
 from ._proxy_transport import build_transport
@@ -26,6 +27,7 @@ from ._request import (
     HeadersFunction,
     HeadersSource,
     PreparedRequest,
+    check_accept_encoding,
     check_headers,
     prepare_request,
     unsendable_id_character,
@@ -102,6 +104,7 @@ class ClientOptions(TypedDict, total=False):
     trust_env: bool
     on_open: OnOpen | None
     on_error: OnError | None
+    accept_encoding: str | None
 
 
 class OpenOptions(ClientOptions, CallOptions, total=False):
@@ -168,6 +171,9 @@ class SSEConfig:
     on_error: OnError | None = field(default=None, compare=False)
     """``on_error(failure, retry_in)``: a connection failed or a stream was lost; the
     next attempt is in ``retry_in`` seconds (None: the session ends with this error)."""
+    accept_encoding: str | None = DEFAULT_ACCEPT_ENCODING
+    """Sent as Accept-Encoding: ``gzip, deflate`` plus ``br`` and ``zstd`` when their
+    decoders are installed; None sends none. A user Accept-Encoding header wins."""
 
     def __post_init__(self) -> None:
         _check_seconds("reconnection_time", self.reconnection_time, optional=False)
@@ -184,6 +190,7 @@ class SSEConfig:
             raise TypeError("backoff must be an ExponentialBackoff or None")
         if self.ssl_context is not None and not isinstance(self.ssl_context, ssl.SSLContext):
             raise TypeError("ssl_context must be an ssl.SSLContext or None")
+        check_accept_encoding(self.accept_encoding)
         _check_callback("on_open", self.on_open)
         _check_callback("on_error", self.on_error)
 
@@ -260,6 +267,7 @@ class SSEClient:
         trust_env: bool = True,
         on_open: OnOpen | None = None,
         on_error: OnError | None = None,
+        accept_encoding: str | None = DEFAULT_ACCEPT_ENCODING,
     ) -> None:
         self.config = SSEConfig(
             reconnection_time=reconnection_time,
@@ -278,6 +286,7 @@ class SSEClient:
             trust_env=trust_env,
             on_open=on_open,
             on_error=on_error,
+            accept_encoding=accept_encoding,
         )
         # The environment is read now, once: a client behaves the same all its life.
         self.transport: Transport = build_transport(
@@ -382,6 +391,7 @@ class SSEClient:
             headers=_merge_headers(client_headers, call_static),
             content=options.get("content"),
             json=options.get("json"),
+            accept_encoding=config.accept_encoding,
         )
         return SessionOptions(
             request=request,

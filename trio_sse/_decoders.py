@@ -7,6 +7,7 @@ from a complete one. ``make_decoder`` picks one from the response headers. Sans-
 
 from __future__ import annotations
 
+import importlib
 import zlib
 from collections import deque
 from typing import Any, TypeAlias
@@ -14,7 +15,41 @@ from typing import Any, TypeAlias
 from ._exceptions import SSEProtocolError
 from ._headers import Headers
 
-__all__ = ["Decoder", "IdentityDecoder", "UnsupportedDecoder", "ZlibDecoder", "make_decoder"]
+__all__ = [
+    "DEFAULT_ACCEPT_ENCODING",
+    "SUPPORTED_CODINGS",
+    "BrotliDecoder",
+    "Decoder",
+    "IdentityDecoder",
+    "UnsupportedDecoder",
+    "ZlibDecoder",
+    "ZstdDecoder",
+    "make_decoder",
+]
+
+
+def _optional(*modules: str) -> Any:
+    """The first of ``modules`` that imports, or None: br and zstd are optional extras."""
+    for name in modules:
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
+
+
+_brotli = _optional("brotli", "brotlicffi")
+if _brotli is not None and not hasattr(_brotli.Decompressor(), "can_accept_more_data"):
+    _brotli = None  # before 1.2 brotli cannot bound its output: a bomb would go off
+# compression.zstd is the standard library's from 3.14; backports.zstd is the same API.
+# (The zstandard package cannot bound one call's output, so it is not used.)
+_zstd = _optional("compression.zstd", "backports.zstd")
+
+SUPPORTED_CODINGS: tuple[str, ...] = (
+    ("gzip", "deflate") + (("br",) if _brotli else ()) + (("zstd",) if _zstd else ())
+)
+"""The content codings this installation decodes, in order of preference."""
+DEFAULT_ACCEPT_ENCODING = ", ".join(SUPPORTED_CODINGS)
 
 
 class IdentityDecoder:
@@ -167,6 +202,138 @@ class ZlibDecoder:
         return self._started or bool(self._input) or bool(self._tail)
 
 
+# Feed brotli and zstd at most this much input per call, as for zlib.
+_INPUT_SLICE = 64 * 1024
+# RFC 8878 section 7.2: HTTP zstd decoders need not accept windows above 8 MiB, and a
+# server must not make us allocate more.
+_ZSTD_WINDOW_LOG_MAX = 23
+
+
+class _Bounded:
+    """Shared state of the decoders whose library may overshoot ``limit`` a little:
+    the excess waits in ``_pending`` for the next read, so no read returns more."""
+
+    name = ""
+
+    def __init__(self) -> None:
+        self._input = bytearray()
+        self._pending = b""
+        self._started = False  # input was given to the current stream
+        self._finished = False
+
+    def feed(self, data: bytes) -> None:
+        if not self._finished:
+            self._input += data
+
+    def _take_input(self) -> bytes:
+        chunk = bytes(self._input[:_INPUT_SLICE])
+        del self._input[:_INPUT_SLICE]
+        self._started = True
+        return chunk
+
+    def _emit(self, out: bytearray, decoded: bytes, limit: int) -> None:
+        room = limit - len(out)
+        out += decoded[:room]
+        self._pending = decoded[room:]
+
+    def read(self, limit: int) -> bytes:
+        out = bytearray()
+        if self._pending:
+            self._emit(out, self._pending, limit)
+        while len(out) < limit and not self._finished:
+            decoded = self._step(limit - len(out))
+            if decoded is None:
+                break
+            self._emit(out, decoded, limit)
+        return bytes(out)
+
+    def _step(self, room: int) -> bytes | None:
+        """Up to about ``room`` more decoded bytes; None when it needs more input."""
+        raise NotImplementedError
+
+
+class BrotliDecoder(_Bounded):
+    """br (RFC 7932), through the brotli or brotlicffi package (1.2 or later, whose
+    ``output_buffer_limit`` bounds each step's output)."""
+
+    name = "br"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._obj = _brotli.Decompressor()
+
+    def _step(self, room: int) -> bytes | None:
+        obj = self._obj
+        # Without room for input it holds output the last limit cut short; with room it
+        # may still hold some, so an empty input is tried too before asking for more.
+        chunk = self._take_input() if obj.can_accept_more_data() and self._input else b""
+        try:
+            decoded: bytes = obj.process(chunk, output_buffer_limit=room)
+        except _brotli.error as exc:
+            raise SSEProtocolError(f"corrupt br response body: {exc}") from exc
+        if obj.is_finished():
+            self._finished = True
+            self._input.clear()
+        elif not chunk and not decoded:
+            return None  # no progress without input: never spin
+        return decoded
+
+    def unfinished(self) -> bool:
+        return not self._finished and (self._started or bool(self._input))
+
+
+class ZstdDecoder(_Bounded):
+    """zstd (RFC 8878), through compression.zstd or backports.zstd: one or more frames,
+    each step's output bounded by ``max_length``; windows above 8 MiB are refused."""
+
+    name = "zstd"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._obj = self._decompressor()
+        self._frame_done = False  # a complete frame was seen
+        self._produced = False  # the current frame produced output
+
+    @staticmethod
+    def _decompressor() -> Any:
+        options = {_zstd.DecompressionParameter.window_log_max: _ZSTD_WINDOW_LOG_MAX}
+        return _zstd.ZstdDecompressor(options=options)
+
+    def _step(self, room: int) -> bytes | None:
+        obj = self._obj
+        if obj.needs_input:
+            if not self._input:
+                return None
+            chunk = self._take_input()
+        else:
+            chunk = b""
+        try:
+            decoded: bytes = obj.decompress(chunk, max_length=room)
+        except _zstd.ZstdError as exc:
+            if self._frame_done and not self._produced:
+                self._finish()  # bytes after a complete frame that are no frame: ignored
+                return b""
+            raise SSEProtocolError(f"corrupt zstd response body: {exc}") from exc
+        if not chunk and not decoded and not obj.eof:
+            return None  # no progress without input: never spin
+        self._produced = self._produced or bool(decoded)
+        if obj.eof:  # the next frame, if any, starts in what this one did not use
+            self._input[:0] = obj.unused_data
+            self._obj = self._decompressor()
+            self._frame_done = True
+            self._started = self._produced = False
+        return decoded
+
+    def _finish(self) -> None:
+        self._finished = True
+        self._input.clear()
+
+    def unfinished(self) -> bool:
+        if self._finished:
+            return False
+        return self._started or bool(self._input) or bool(self._pending)
+
+
 class UnsupportedDecoder(IdentityDecoder):
     """A coding we cannot decode: an event stream fails, an error body is kept raw."""
 
@@ -175,7 +342,7 @@ class UnsupportedDecoder(IdentityDecoder):
         self.name = name
 
 
-Decoder: TypeAlias = IdentityDecoder | ZlibDecoder
+Decoder: TypeAlias = IdentityDecoder | ZlibDecoder | BrotliDecoder | ZstdDecoder
 
 
 def make_decoder(headers: Headers) -> Decoder:
@@ -188,6 +355,12 @@ def make_decoder(headers: Headers) -> Decoder:
     codings = [c for c in codings if c and c != "identity"]
     if not codings:
         return IdentityDecoder()
-    if len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"):
-        return ZlibDecoder(codings[0])
+    if len(codings) == 1:
+        coding = codings[0]
+        if coding in ("gzip", "x-gzip", "deflate"):
+            return ZlibDecoder(coding)
+        if coding == "br" and _brotli is not None:
+            return BrotliDecoder()
+        if coding == "zstd" and _zstd is not None:
+            return ZstdDecoder()
     return UnsupportedDecoder(", ".join(codings))

@@ -121,6 +121,7 @@ def _redirect(request: PreparedRequest, response: SSEResponse) -> Decision:
         headers=headers,
         body=body,
         redirect_count=request.redirect_count + 1,
+        accept_encoding=request.accept_encoding,
     )
     if new.origin != request.origin:
         new = replace(new, headers=_without(new.headers, ORIGIN_BOUND_HEADERS))

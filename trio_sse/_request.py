@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 
+from ._decoders import SUPPORTED_CODINGS
 from ._exceptions import SSEProtocolError
 from ._urls import (
     DEFAULT_PORTS,
@@ -33,6 +34,7 @@ __all__ = [
     "HeadersSource",
     "PreparedRequest",
     "build_request_head",
+    "check_accept_encoding",
     "check_headers",
     "last_event_id_value",
     "prepare_request",
@@ -69,6 +71,7 @@ class PreparedRequest:
     headers: tuple[tuple[str, str], ...]
     body: bytes | None
     redirect_count: int = 0
+    accept_encoding: str | None = None  # sent unless the user's own header replaces it
 
     @property
     def host_header(self) -> str:
@@ -194,6 +197,7 @@ def prepare_request(
     headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
     content: bytes | str | None = None,
     json: Any = None,
+    accept_encoding: str | None = None,
 ) -> PreparedRequest:
     """Validate everything about a request up front, so that bad arguments raise
     ValueError/TypeError at the call and never half-way through a connection.
@@ -231,6 +235,7 @@ def prepare_request(
         target=target,
         headers=tuple(user_headers),
         body=body,
+        accept_encoding=check_accept_encoding(accept_encoding),
     )
 
 
@@ -242,6 +247,23 @@ def unsendable_id_character(last_event_id: str) -> str | None:
     (h11 sends the other control characters, so such ids go as they are.)"""
     match = _UNSENDABLE_ID_RE.search(last_event_id)
     return None if match is None else match.group()
+
+
+def check_accept_encoding(value: str | None) -> str | None:
+    """An Accept-Encoding we can keep: only codings this installation decodes (a server
+    taking us at our word must not produce a body we cannot read), or None for none."""
+    if value is None:
+        return None
+    _, value = _check_header("Accept-Encoding", value)
+    for item in value.split(","):
+        coding = item.partition(";")[0].strip().lower()
+        if coding and coding != "identity" and coding not in SUPPORTED_CODINGS:
+            hint = {"br": " (install brotli)", "zstd": " (install backports.zstd)"}
+            raise ValueError(
+                f"cannot decode the content coding {coding!r}{hint.get(coding, '')}; "
+                f"this installation decodes {', '.join(SUPPORTED_CODINGS)}"
+            )
+    return value
 
 
 def last_event_id_value(last_event_id: str | None) -> str | None:
@@ -280,6 +302,8 @@ def build_request_head(
         ("Accept", "text/event-stream"),
         ("Cache-Control", "no-cache"),
     ]
+    if request.accept_encoding is not None:
+        defaults.append(("Accept-Encoding", request.accept_encoding))
     user = list(request.headers)
     if session_id is not None:
         defaults.append(("Last-Event-ID", session_id))
