@@ -1,86 +1,140 @@
-"""A deliberately dumb, fast SSE server for the end-to-end benchmark, run in its own process.
+"""A deliberately dumb, fast SSE server for the end-to-end benchmarks, run in its own process.
 
-It answers every request with one pre-built chunked event stream, written with
-``sendall`` in 256 KiB pieces, so the client under test is the bottleneck, not the
-server. Run: ``python -m benchmarks.e2e_server PORT_FILE``; it writes its port there.
+Run: ``python -m benchmarks.e2e_server PORT_FILE``; it writes its port there. Endpoints:
+
+- ``/bulk/<workload>/<framing>/<count>``: ``count`` events of a workload (``small``,
+  ``llm``, ``large``) in a framing (``close``: no framing, the server closes;
+  ``event``: one HTTP chunk per event; ``64k``: 64 KiB HTTP chunks). The response is
+  built once, cached, and written in 256 KiB pieces, so the client is the bottleneck.
+- ``/latency/<count>/<interval_ms>``: ``count`` events, one chunk each, ``interval_ms``
+  apart; each event's data is the server's ``time.monotonic_ns()`` at the write (the
+  monotonic clock is system-wide on Linux, so the client can subtract it).
+- ``/tick``: a stream that never ends, one event per second, in one chunk each, at a
+  phase of its own within the second; the data is the write's ``monotonic_ns``. Used by
+  the fan-in run with thousands of connections.
 """
 
 from __future__ import annotations
 
-import socket
-import socketserver
+import asyncio
+import contextlib
+import resource
 import sys
-from typing import ClassVar
+import time
 
-SMALL_EVENT = b'data: {"choices":[{"delta":{"content":"hi"}}]}\n\n'
-LARGE_EVENT = b"data: " + b"x" * 65536 + b"\n\n"
+from benchmarks.e2e_workloads import Framing, body_for
+
 WRITE_SIZE = 256 * 1024
-HTTP_CHUNK = 64 * 1024
+TICK_SLOTS = 100  # the second is cut into this many slots; each stream ticks in one
 
-
-def stream_body(event: bytes, count: int) -> bytes:
-    """``count`` events, chunked-encoded in HTTP_CHUNK pieces, with the final 0-chunk."""
-    raw = event * count
-    out = bytearray()
-    for i in range(0, len(raw), HTTP_CHUNK):
-        piece = raw[i : i + HTTP_CHUNK]
-        out += b"%x\r\n" % len(piece) + piece + b"\r\n"
-    out += b"0\r\n\r\n"
-    return bytes(out)
-
-
-HEAD = (
+_HEAD_CHUNKED = (
     b"HTTP/1.1 200 OK\r\n"
     b"Content-Type: text/event-stream\r\n"
     b"Cache-Control: no-cache\r\n"
     b"Transfer-Encoding: chunked\r\n"
     b"Connection: close\r\n\r\n"
 )
+_HEAD_CLOSE = (
+    b"HTTP/1.1 200 OK\r\n"
+    b"Content-Type: text/event-stream\r\n"
+    b"Cache-Control: no-cache\r\n"
+    b"Connection: close\r\n\r\n"
+)
+_NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+_cache: dict[tuple[str, str, int], bytes] = {}
 
 
-def workloads() -> dict[bytes, tuple[bytes, int]]:
-    """Request target -> (response bytes, number of events)."""
-    return {
-        b"/small": (HEAD + stream_body(SMALL_EVENT, 100_000), 100_000),
-        b"/small-quick": (HEAD + stream_body(SMALL_EVENT, 10_000), 10_000),
-        b"/large": (HEAD + stream_body(LARGE_EVENT, 1_000), 1_000),
-        b"/large-quick": (HEAD + stream_body(LARGE_EVENT, 100), 100),
-    }
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n" % len(data) + data + b"\r\n"
 
 
-class _Handler(socketserver.BaseRequestHandler):
-    responses: ClassVar[dict[bytes, tuple[bytes, int]]] = {}
+def bulk_response(workload: str, framing: Framing, count: int) -> bytes:
+    key = (workload, framing, count)
+    if key not in _cache:
+        head = _HEAD_CLOSE if framing == "close" else _HEAD_CHUNKED
+        _cache[key] = head + body_for(workload, framing, count)
+    return _cache[key]
 
-    def handle(self) -> None:
-        sock: socket.socket = self.request
-        head = b""
-        while b"\r\n\r\n" not in head:
-            data = sock.recv(65536)
-            if not data:
-                return
-            head += data
-        target = head.split(b" ", 2)[1]
-        body, _ = self.responses.get(target, (b"HTTP/1.1 404 Not Found\r\n\r\n", 0))
-        view = memoryview(body)
-        try:
+
+class _Ticker:
+    """Writes one event per second to every /tick stream, spread over the second."""
+
+    def __init__(self) -> None:
+        self.slots: list[set[asyncio.StreamWriter]] = [set() for _ in range(TICK_SLOTS)]
+        self._next = 0
+
+    def add(self, writer: asyncio.StreamWriter) -> set[asyncio.StreamWriter]:
+        slot = self.slots[self._next % TICK_SLOTS]
+        self._next += 1
+        slot.add(writer)
+        return slot
+
+    async def run(self) -> None:
+        start = time.monotonic()
+        n = 0
+        while True:
+            n += 1
+            await asyncio.sleep(max(0.0, start + n / TICK_SLOTS - time.monotonic()))
+            for writer in list(self.slots[n % TICK_SLOTS]):
+                data = b"data: %d\n\n" % time.monotonic_ns()
+                writer.write(_chunk(data))
+
+
+_ticker = _Ticker()
+
+
+async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+        parts = head.split(b" ", 2)[1].decode().strip("/").split("/")
+        if parts[0] == "bulk":
+            framing: Framing = parts[2]  # type: ignore[assignment]
+            view = memoryview(bulk_response(parts[1], framing, int(parts[3])))
             for i in range(0, len(view), WRITE_SIZE):
-                sock.sendall(view[i : i + WRITE_SIZE])
-            sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass  # the client went away early; nothing to do
+                writer.write(view[i : i + WRITE_SIZE])
+                await writer.drain()
+        elif parts[0] == "latency":
+            count, interval = int(parts[1]), int(parts[2]) / 1000
+            writer.write(_HEAD_CHUNKED)
+            start = time.monotonic()
+            for i in range(count):
+                await asyncio.sleep(max(0.0, start + i * interval - time.monotonic()))
+                writer.write(_chunk(b"data: %d\n\n" % time.monotonic_ns()))
+                await writer.drain()
+            writer.write(b"0\r\n\r\n")
+        elif parts[0] == "tick":
+            writer.write(_HEAD_CHUNKED)
+            slot = _ticker.add(writer)
+            try:
+                await reader.read()  # until the client goes away
+            finally:
+                slot.discard(writer)
+        else:
+            writer.write(_NOT_FOUND)
+        await writer.drain()
+    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        pass  # the client went away early; nothing to do
+    finally:
+        writer.close()
 
 
-class _Server(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+async def serve(port_file: str) -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    server = await asyncio.start_server(_handle, "127.0.0.1", 0, backlog=4096)
+    port = server.sockets[0].getsockname()[1]
+    with open(port_file, "w") as f:
+        f.write(str(port))
+    ticker = asyncio.create_task(_ticker.run())
+    async with server:
+        await server.serve_forever()
+    ticker.cancel()
 
 
 def main(port_file: str) -> None:
-    _Handler.responses = workloads()
-    with _Server(("127.0.0.1", 0), _Handler) as server:
-        with open(port_file, "w") as f:
-            f.write(str(server.server_address[1]))
-        server.serve_forever()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(port_file))
 
 
 if __name__ == "__main__":
