@@ -19,7 +19,7 @@ from trio_sse import (
     SSEResponseError,
     open_sse_session,
 )
-from trio_sse._handoff import BATCH_BUFFER, MAX_BATCH
+from trio_sse._handoff import BUFFER, MAX_BATCH
 from trio_sse.testing import ScriptedResponse, SSETestServer
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -108,7 +108,7 @@ async def test_one_compressed_read_of_tiny_events_stays_bounded(
     server: SSETestServer, autojump_clock: trio.testing.MockClock
 ) -> None:
     """A few KB of gzip can hold a million tiny events. With a stalled consumer, what
-    waits in the hand-off is bounded by batches of MAX_BATCH events, not by the read."""
+    waits in the hand-off is bounded by BUFFER events (+ one batch), not by the read."""
     body = gzip.compress(b"data:\n\n" * 200_000)
     server.script(
         ScriptedResponse(
@@ -123,9 +123,9 @@ async def test_one_compressed_read_of_tiny_events_stays_bounded(
             assert first.data == ""
             await trio.testing.wait_all_tasks_blocked()
             buffered = session.statistics().events_buffered
-            # The channel's batches, the consumer's current one and the one the reader
-            # waits to send; the rest of the read waits, unparsed or unbatched, upstream.
-            assert 0 < buffered <= (BATCH_BUFFER + 2) * MAX_BATCH
+            # A full buffer, plus at most the last batch added to it; the rest of the
+            # read waits, unparsed or not yet handed over, upstream.
+            assert 0 < buffered < BUFFER + MAX_BATCH
             count = 1
             async for _ in session:
                 count += 1

@@ -1,0 +1,184 @@
+"""EventHandoff: the deque between a session's reader and its consumer."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+import trio
+import trio.testing
+
+from trio_sse._handoff import BATCH_BUFFER, BUFFER, MAX_BATCH, EventHandoff
+
+# Every test that waits runs on the autojump clock inside trio.fail_after(HANG): a
+# missing wake-up fails at once instead of hanging.
+pytestmark = pytest.mark.usefixtures("autojump_clock")
+HANG = 600
+
+
+@contextlib.asynccontextmanager
+async def guarded_nursery() -> AsyncIterator[trio.Nursery]:
+    with trio.fail_after(HANG):
+        async with trio.open_nursery() as nursery:
+            yield nursery
+
+
+def _never_blocks() -> None:
+    raise AssertionError("the reader must not wait here")
+
+
+async def test_events_of_one_put_are_taken_without_waiting() -> None:
+    handoff = EventHandoff[int]()
+    await handoff.put([1, 2, 3], _never_blocks)
+    assert handoff.buffered() == 3
+    assert [await handoff.get() for _ in range(3)] == [1, 2, 3]
+    assert handoff.buffered() == 0
+
+
+async def test_a_waiting_consumer_is_woken_by_put() -> None:
+    handoff = EventHandoff[int]()
+    got: list[int] = []
+
+    async def consume() -> None:
+        got.append(await handoff.get())
+
+    async with guarded_nursery() as nursery:
+        nursery.start_soon(consume)
+        await trio.testing.wait_all_tasks_blocked()
+        await handoff.put([7], _never_blocks)
+    assert got == [7]
+
+
+async def test_a_cancelled_wait_leaves_the_handoff_usable() -> None:
+    """The abort callback forgets the parked consumer: a later put must not wake a task
+    that stopped waiting (trio would fail on rescheduling it)."""
+    handoff = EventHandoff[int]()
+    with trio.move_on_after(1):
+        await handoff.get()
+    await handoff.put([1], _never_blocks)
+    assert await handoff.get() == 1
+
+
+async def test_a_full_buffer_parks_the_reader_until_a_batch_is_taken() -> None:
+    handoff = EventHandoff[int]()
+    blocked: list[int] = []
+    done = trio.Event()
+    await handoff.put(list(range(BUFFER)), _never_blocks)
+
+    async def produce() -> None:
+        await handoff.put([-1], lambda: blocked.append(handoff.buffered()))
+        done.set()
+
+    async with guarded_nursery() as nursery:
+        nursery.start_soon(produce)
+        await trio.testing.wait_all_tasks_blocked()
+        assert blocked == [BUFFER]  # on_block ran, then the reader waited
+        assert not done.is_set()
+        for n in range(MAX_BATCH - 1):
+            assert await handoff.get() == n
+        await trio.testing.wait_all_tasks_blocked()
+        assert not done.is_set()  # a batch not all taken still counts
+        assert await handoff.get() == MAX_BATCH - 1  # the first batch is gone: room
+        await done.wait()
+    assert handoff.buffered() == BUFFER - MAX_BATCH + 1
+
+
+async def test_a_huge_read_goes_in_batches_within_the_bound() -> None:
+    handoff = EventHandoff[int]()
+    events = list(range(BUFFER + 5 * MAX_BATCH))
+    got: list[int] = []
+    async with guarded_nursery() as nursery:
+
+        async def produce() -> None:
+            await handoff.put(events, lambda: None)
+            handoff.close_producer()
+
+        nursery.start_soon(produce)
+        await trio.testing.wait_all_tasks_blocked()
+        assert handoff.buffered() == BUFFER
+        while True:
+            try:
+                got.append(await handoff.get())
+            except trio.EndOfChannel:
+                break
+            assert handoff.buffered() < BUFFER + MAX_BATCH
+    assert got == events
+
+
+async def test_closing_the_consumer_fails_a_waiting_reader() -> None:
+    handoff = EventHandoff[int]()
+    await handoff.put(list(range(BUFFER)), _never_blocks)
+    async with guarded_nursery() as nursery:
+
+        async def produce() -> None:
+            with pytest.raises(trio.BrokenResourceError):
+                await handoff.put([1], lambda: None)
+
+        nursery.start_soon(produce)
+        await trio.testing.wait_all_tasks_blocked()
+        handoff.close_consumer()
+    assert handoff.buffered() == 0
+
+
+async def test_closing_the_producer_ends_a_waiting_consumer() -> None:
+    handoff = EventHandoff[int]()
+    async with guarded_nursery() as nursery:
+
+        async def consume() -> None:
+            assert await handoff.get() == 1
+            with pytest.raises(trio.EndOfChannel):
+                await handoff.get()
+
+        nursery.start_soon(consume)
+        await handoff.put([1], _never_blocks)
+        await trio.testing.wait_all_tasks_blocked()
+        handoff.close_producer()
+
+
+async def test_switching_to_incoming_keeps_order_and_frees_a_waiting_reader() -> None:
+    handoff = EventHandoff[int]()
+    await handoff.put(list(range(BUFFER)), _never_blocks)
+    async with guarded_nursery() as nursery:
+
+        async def produce() -> None:
+            await handoff.put([BUFFER, BUFFER + 1], lambda: None)
+            handoff.close_producer()
+
+        nursery.start_soon(produce)
+        await trio.testing.wait_all_tasks_blocked()
+        got = [event async for event in handoff.incoming]
+    assert got == list(range(BUFFER + 2))
+
+
+async def test_the_events_of_batch_buffer_reads_fill_it_whatever_their_count() -> None:
+    """One read brings at most one event larger than the read: counting the reads not
+    yet taken bounds the bytes waiting, where a count of events could not."""
+    handoff = EventHandoff[str]()
+    for n in range(BATCH_BUFFER):
+        await handoff.put([f"big {n}"], _never_blocks)
+    blocked: list[int] = []
+    async with guarded_nursery() as nursery:
+
+        async def produce() -> None:
+            await handoff.put(["one more"], lambda: blocked.append(handoff.buffered()))
+
+        nursery.start_soon(produce)
+        await trio.testing.wait_all_tasks_blocked()
+        assert blocked == [BATCH_BUFFER]
+        assert await handoff.get() == "big 0"
+    assert handoff.buffered() == BATCH_BUFFER
+
+
+async def test_a_consumer_that_emptied_the_deque_on_its_fast_path_wakes_the_reader() -> None:
+    """The session's ``__anext__`` pops ``pending`` itself; when it then waits in get()
+    for more, the reader parked on the full deque must be woken, or both wait forever."""
+    handoff = EventHandoff[int]()
+    for n in range(BATCH_BUFFER):
+        await handoff.put([n], _never_blocks)
+    async with guarded_nursery() as nursery:
+        nursery.start_soon(handoff.put, [BATCH_BUFFER], lambda: None)
+        await trio.testing.wait_all_tasks_blocked()
+        taken = [handoff.pending.popleft() for _ in range(BATCH_BUFFER)]  # the fast path
+        taken.append(await handoff.get())
+    assert taken == list(range(BATCH_BUFFER + 1))
