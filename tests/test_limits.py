@@ -19,8 +19,15 @@ import pytest
 import trio
 import trio.testing
 
-from trio_sse import ServerSentEvent, SSEClient, SSEConnectionError, SSEParser, SSEResponseError
-from trio_sse._handoff import INCOMING_BUFFER
+from trio_sse import (
+    ServerSentEvent,
+    SessionState,
+    SSEClient,
+    SSEConnectionError,
+    SSEParser,
+    SSEResponseError,
+)
+from trio_sse._handoff import FAIR_SHARE, INCOMING_BUFFER, MAX_BATCH, EventHandoff
 from trio_sse._parser import _TYPE_NAMES, TYPE_NAME_CACHE_ENTRIES, TYPE_NAME_CACHE_MAX_LENGTH
 from trio_sse._reconnect import MAX_RETRY_AFTER, MIN_RECONNECTION_DELAY
 from trio_sse._session import CHECKPOINT_BYTES
@@ -339,3 +346,65 @@ async def test_a_cancel_scope_fires_in_the_middle_of_a_compressed_body(
                 got.append(event)
     assert scope.cancelled_caught
     assert got == []
+
+
+# -- promises the suite did not check (each guards one line) ------------------------------
+
+
+async def test_iteration_checkpoints_at_least_every_fair_share_events(
+    autojump_clock: trio.testing.MockClock, server: SSETestServer
+) -> None:
+    """Events already buffered are taken without waiting, but the consumer still lets
+    other tasks run at least every FAIR_SHARE events (guards the budget in __anext__
+    and the checkpoint in EventHandoff.get)."""
+    count = 1_000
+    server.script(ScriptedResponse.events("".join(f"data: {n}\n\n" for n in range(count))))
+    ticks = 0
+    stop = False
+
+    async def heartbeat() -> None:
+        nonlocal ticks
+        while not stop:
+            ticks += 1
+            await trio.lowlevel.checkpoint()
+
+    seen: list[int] = []  # the heartbeat's tick at each event
+    async with trio.open_nursery() as nursery, SSEClient().sse(server.url) as session:
+        await trio.testing.wait_all_tasks_blocked()  # everything read and buffered
+        nursery.start_soon(heartbeat)
+        async for _ in session:
+            seen.append(ticks)
+        stop = True
+    assert len(seen) == count
+    longest_run = max(len(list(run)) for _, run in itertools.groupby(seen))
+    # Trio reverses the order of a scheduling batch at random, so the consumer may run
+    # twice between two runs of the heartbeat: 2 * FAIR_SHARE, where a missing
+    # checkpoint gives a whole batch (MAX_BATCH) or more.
+    assert longest_run <= 2 * FAIR_SHARE < MAX_BATCH
+
+
+async def test_one_read_with_many_events_is_cut_into_bounded_batches() -> None:
+    """A compressed read can hold thousands of tiny events: they travel in batches of
+    at most MAX_BATCH, so the channel's bound is a bound on events too."""
+    handoff = EventHandoff[int]()
+    await handoff.put(list(range(5 * MAX_BATCH)), lambda: None)  # 5 <= BATCH_BUFFER
+    assert await handoff.get() == 0
+    assert len(handoff.pending) == MAX_BATCH - 1  # the rest of the first batch only
+    assert handoff.buffered() == 5 * MAX_BATCH - 1
+
+
+async def test_aclose_waits_for_the_reader_even_when_cancelled(
+    autojump_clock: trio.testing.MockClock, server: SSETestServer
+) -> None:
+    """aclose() called in an already-cancelled scope still waits (shielded) for the
+    reader to finish: when it returns, the session is closed and the socket with it."""
+    server.script(ScriptedResponse.events("data: a\n\n", end="hang"))
+    async with trio.open_nursery() as nursery:
+        session = await nursery.start(SSEClient().sse_session, server.url)
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await session.aclose()
+        # No checkpoint since aclose returned: the reader must already be done.
+        assert session.statistics().state is SessionState.CLOSED
+        assert session._finished.is_set()
+    await server.wait_for_disconnects(1)
