@@ -413,6 +413,8 @@ def test_option_definitions_agree() -> None:
         "headers",
         "on_open",
         "on_error",
+        "follow_redirects",
+        "allow_insecure_redirects",
     }
     for name in shared:  # the same type on both sides (OpenOptions merges them)
         assert ClientOptions.__annotations__[name] == CallOptions.__annotations__[name]

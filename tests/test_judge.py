@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import http
+from dataclasses import replace
+
 import pytest
 
 from tests.http_helpers import GET, response
@@ -15,7 +18,7 @@ from trio_sse._judge import (
     RetryLater,
     judge_response,
 )
-from trio_sse._request import PreparedRequest, prepare_request
+from trio_sse._request import HeadersSource, PreparedRequest, prepare_request
 
 
 @pytest.mark.parametrize(
@@ -160,7 +163,6 @@ def test_redirect_307_308_keep_method_and_body(status: int) -> None:
     [
         "https://other.example.com/v1/stream",
         "https://api.example.com:8443/v1/stream",
-        "http://api.example.com/v1/stream",  # downgrade: allowed, but cross-origin
         "//evil.example/x",
     ],
 )
@@ -234,3 +236,91 @@ def test_too_many_redirects() -> None:
     decision = judge_response(request, response(302, {"Location": "/again"}))
     assert isinstance(decision, Reject)
     assert "too many redirects" in decision.reason
+
+
+# ---- redirect policy: follow_redirects, https -> http
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_follow_redirects_off_rejects_every_redirect(status: int) -> None:
+    answer = response(status, {"Location": "/next"})
+    decision = judge_response(GET, answer, follow_redirects=False)
+    assert decision == Reject(
+        f"server answered {status} {http.HTTPStatus(status).phrase} to '/next';"
+        " follow_redirects is off"
+    )
+    assert isinstance(judge_response(GET, answer), FollowRedirect)
+
+
+def test_follow_redirects_off_leaves_other_statuses_alone() -> None:
+    ok = response(200, {"Content-Type": "text/event-stream"})
+    assert judge_response(GET, ok, follow_redirects=False) == OpenStream()
+    assert judge_response(GET, response(204), follow_redirects=False) == EndStream()
+
+
+@pytest.mark.parametrize("location", ["http://api.example.com/v1/stream", "http://other.test/"])
+def test_https_to_http_is_refused_by_default(location: str) -> None:
+    decision = judge_response(POST, response(307, {"Location": location}, url=POST.url))
+    assert isinstance(decision, Reject)
+    assert "from https to http" in decision.reason
+    assert "allow_insecure_redirects=True" in decision.reason
+
+
+def test_https_to_https_and_http_to_http_are_not_downgrades() -> None:
+    assert not follow(POST, 307, "https://other.test/").downgraded
+    plain = prepare_request("http://a.test/", headers={"X-Api-Key": "k"})
+    moved = follow(plain, 302, "http://b.test/")
+    assert not moved.downgraded
+    assert moved.headers == (("X-Api-Key", "k"),)  # only Authorization/Cookie are origin-bound
+
+
+@pytest.mark.parametrize("status", [302, 307])
+def test_an_allowed_downgrade_carries_none_of_the_users_headers(status: int) -> None:
+    request = prepare_request(
+        "https://api.example.com/stream",
+        method="POST",
+        json={"q": 1},
+        headers={"X-Api-Key": "secret", "Api-Key": "secret", "Authorization": "Bearer s"},
+    )
+    answer = response(status, {"Location": "http://api.example.com/stream"}, url=request.url)
+    decision = judge_response(request, answer, allow_insecure_redirects=True)
+    assert isinstance(decision, FollowRedirect)
+    moved = decision.request
+    assert moved.downgraded
+    assert moved.scheme == "http"
+    if status == 307:  # the body goes on (the caller allowed it), described as before
+        assert moved.headers == (("Content-Type", "application/json"),)
+    else:
+        assert moved.headers == ()
+    # ... nor any later hop, even back to https.
+    again = follow(replace(moved, headers=(("X-Late", "1"),)), 302, "https://api.example.com/")
+    assert again.downgraded
+    assert again.headers == ()
+
+
+async def test_a_headers_function_adds_nothing_after_a_downgrade() -> None:
+    async def fresh() -> dict[str, str]:
+        return {"X-Api-Key": "fresh"}  # pragma: no cover (never awaited here)
+
+    source = HeadersSource(fresh)
+    request = prepare_request("http://x.test/")
+    assert source.apply(request, {"X-Api-Key": "k"}, cross_origin=True).headers == (
+        ("X-Api-Key", "k"),
+    )
+    downgraded = replace(request, downgraded=True)
+    assert source.apply(downgraded, {"X-Api-Key": "k"}, cross_origin=True) == downgraded
+
+
+def test_303_keeps_head_as_head() -> None:
+    """RFC 9110 15.4.4: a 303 turns any method into GET, except HEAD."""
+    head = prepare_request("http://example.com/events", method="HEAD")
+    assert follow(head, 303, "/other").method == "HEAD"
+    put = prepare_request("http://example.com/events", method="PUT", content="x")
+    assert follow(put, 303, "/other").method == "GET"
+
+
+def test_the_last_content_type_wins() -> None:
+    both = Headers([("Content-Type", "text/html"), ("Content-Type", "text/event-stream")])
+    assert judge_response(GET, response(200, both)) == OpenStream()
+    reverse = Headers([("Content-Type", "text/event-stream"), ("Content-Type", "text/html")])
+    assert isinstance(judge_response(GET, response(200, reverse)), Reject)

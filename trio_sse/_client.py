@@ -81,6 +81,8 @@ class CallOptions(TypedDict, total=False):
     show_comment_events: bool
     show_retry_events: bool
     last_event_id: str | None  # the ID the first request resumes from (ValueError if unsendable)
+    follow_redirects: bool  # False: a 3xx is an SSEResponseError carrying that response
+    allow_insecure_redirects: bool  # True: follow https -> http (without the user's headers)
     on_open: OnOpen | None  # called with the response each time a stream opens
     on_error: OnError | None  # called with each failure and the delay before the next try
 
@@ -94,6 +96,8 @@ class ClientOptions(TypedDict, total=False):
     show_comment_events: bool
     show_retry_events: bool
     headers: HeadersArg
+    follow_redirects: bool
+    allow_insecure_redirects: bool
     read_timeout: float | None
     connect_timeout: float | None
     max_event_size: int
@@ -154,6 +158,12 @@ class SSEConfig:
     show_retry_events: bool = False
     headers: tuple[tuple[str, str], ...] | HeadersFunction = ()
     """Checked (name, value) pairs, or the async function that gives them per attempt."""
+    follow_redirects: bool = True
+    """Follow 301/302/303/307/308 (at most MAX_REDIRECTS); False: a 3xx is an
+    SSEResponseError carrying that response."""
+    allow_insecure_redirects: bool = False
+    """Follow a redirect from https to http. Refused by default (SSEResponseError): the
+    request would travel unencrypted. Even then none of your headers follow it."""
     read_timeout: float | None = None
     connect_timeout: float | None = 10.0
     max_event_size: int = DEFAULT_MAX_EVENT_SIZE
@@ -188,6 +198,9 @@ class SSEConfig:
             raise ValueError("max_event_size must be positive")
         if self.backoff is not None and not isinstance(self.backoff, ExponentialBackoff):
             raise TypeError("backoff must be an ExponentialBackoff or None")
+        for name in ("follow_redirects", "allow_insecure_redirects"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False")
         if self.ssl_context is not None and not isinstance(self.ssl_context, ssl.SSLContext):
             raise TypeError("ssl_context must be an ssl.SSLContext or None")
         check_accept_encoding(self.accept_encoding)
@@ -257,6 +270,8 @@ class SSEClient:
         show_comment_events: bool = False,
         show_retry_events: bool = False,
         headers: HeadersArg = None,
+        follow_redirects: bool = True,
+        allow_insecure_redirects: bool = False,
         read_timeout: float | None = None,
         connect_timeout: float | None = 10.0,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
@@ -276,6 +291,8 @@ class SSEClient:
             show_comment_events=show_comment_events,
             show_retry_events=show_retry_events,
             headers=headers if callable(headers) else tuple(check_headers(_header_items(headers))),
+            follow_redirects=follow_redirects,
+            allow_insecure_redirects=allow_insecure_redirects,
             read_timeout=read_timeout,
             connect_timeout=connect_timeout,
             max_event_size=max_event_size,
@@ -409,6 +426,8 @@ class SSEClient:
             headers_sources=tuple(sources),
             on_open=config.on_open,
             on_error=config.on_error,
+            follow_redirects=config.follow_redirects,
+            allow_insecure_redirects=config.allow_insecure_redirects,
         )
 
 

@@ -92,7 +92,7 @@ def _without(
     return tuple((n, v) for n, v in headers if n.lower() not in names)
 
 
-def _redirect(request: PreparedRequest, response: SSEResponse) -> Decision:
+def _redirect(request: PreparedRequest, response: SSEResponse, *, allow_insecure: bool) -> Decision:
     status = _status_text(response)
     if request.redirect_count >= MAX_REDIRECTS:
         return Reject(f"too many redirects (more than {MAX_REDIRECTS}); the last was {status}")
@@ -108,6 +108,13 @@ def _redirect(request: PreparedRequest, response: SSEResponse) -> Decision:
         return Reject(f"server answered {status} with an unusable Location {location!r}: {exc}")
     if host is None:
         return Reject(f"server answered {status} with a Location without host: {location!r}")
+    downgrade = request.scheme == "https" and scheme == "http"
+    if downgrade and not allow_insecure:
+        return Reject(
+            f"server answered {status} redirecting from https to http ({location!r}); refused"
+            " because the request would travel unencrypted (allow_insecure_redirects=True"
+            " follows it, without your headers)"
+        )
     method, body, headers = request.method, request.body, request.headers
     code = response.status_code
     if (code == 303 and method != "HEAD") or (code in (301, 302) and method == "POST"):
@@ -125,11 +132,25 @@ def _redirect(request: PreparedRequest, response: SSEResponse) -> Decision:
     )
     if new.origin != request.origin:
         new = replace(new, headers=_without(new.headers, ORIGIN_BOUND_HEADERS))
+    if downgrade or request.downgraded:
+        # Custom credentials (X-Api-Key, ...) cannot be told from other headers: none of
+        # the user's follow a downgrade, only those describing the body.
+        body_headers = tuple((n, v) for n, v in new.headers if n.lower() in _BODY_HEADERS)
+        new = replace(new, headers=body_headers, downgraded=True)
     return FollowRedirect(new)
 
 
-def judge_response(request: PreparedRequest, response: SSEResponse) -> Decision:
-    """What the session does with this response head (see DESIGN.md, HTTP and reconnection)."""
+def judge_response(
+    request: PreparedRequest,
+    response: SSEResponse,
+    *,
+    follow_redirects: bool = True,
+    allow_insecure_redirects: bool = False,
+) -> Decision:
+    """What the session does with this response head (see DESIGN.md, HTTP and reconnection).
+
+    With ``follow_redirects`` off a redirect is rejected like any other status; an https
+    to http redirect is rejected unless ``allow_insecure_redirects``."""
     code = response.status_code
     if code == 200:
         content_type = response.content_type
@@ -141,7 +162,11 @@ def judge_response(request: PreparedRequest, response: SSEResponse) -> Decision:
     if code == 204:
         return EndStream()
     if code in _REDIRECT_STATUSES:
-        return _redirect(request, response)
+        if not follow_redirects:
+            location = response.headers.get("location")
+            to = f" to {location!r}" if location is not None else ""
+            return Reject(f"server answered {_status_text(response)}{to}; follow_redirects is off")
+        return _redirect(request, response, allow_insecure=allow_insecure_redirects)
     if code in _RETRY_STATUSES:
         retry_after = response.headers.get("retry-after")
         return RetryLater(f"server answered {_status_text(response)}", retry_after)

@@ -72,6 +72,8 @@ class PreparedRequest:
     body: bytes | None
     redirect_count: int = 0
     accept_encoding: str | None = None  # sent unless the user's own header replaces it
+    downgraded: bool = False
+    """A redirect went from https to http: no header of the user's is sent any more."""
 
     @property
     def host_header(self) -> str:
@@ -154,8 +156,11 @@ class HeadersSource:
     ) -> PreparedRequest:
         """``request`` with the function's ``answer`` merged in. Checked every time (a
         bad answer is TypeError/ValueError); after a redirect to another origin the
-        credentials it returns are dropped, as the user's static ones are."""
+        credentials it returns are dropped, as the user's static ones are, and after a
+        downgrade to http none of it is sent."""
         pairs = check_headers(answer)  # type: ignore[arg-type]
+        if request.downgraded:
+            return request
         dropped = self.overridden | (ORIGIN_BOUND_HEADERS if cross_origin else frozenset())
         return with_headers(request, [(n, v) for n, v in pairs if n.lower() not in dropped])
 

@@ -112,6 +112,8 @@ class SessionOptions:
     transport: Transport  # opens each connection's byte stream (TCP/TLS, proxy, socket)
     deserialize: Callable[[str], Any] | None
     headers_sources: tuple[HeadersSource, ...] = ()  # awaited before every attempt
+    follow_redirects: bool = True
+    allow_insecure_redirects: bool = False  # https -> http
     on_open: Callable[[SSEResponse], object] | None = None
     on_error: Callable[[ConnectionFailure, float | None], object] | None = None
 
@@ -462,7 +464,12 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                     response = await self._read_head(stream, exchange)
                     if forwarding is not None and response.status_code == 407:
                         raise _proxy_refused(forwarding, request, response)
-                    decision = judge_response(request, response)
+                    decision = judge_response(
+                        request,
+                        response,
+                        follow_redirects=self._options.follow_redirects,
+                        allow_insecure_redirects=self._options.allow_insecure_redirects,
+                    )
                     if not isinstance(decision, FollowRedirect):
                         return stream, exchange, response, decision
                     request = decision.request
