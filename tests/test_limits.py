@@ -27,7 +27,14 @@ from trio_sse import (
     SSEParser,
     SSEResponseError,
 )
-from trio_sse._handoff import FAIR_SHARE, INCOMING_BUFFER, MAX_BATCH, EventHandoff
+from trio_sse._handoff import (
+    BATCH_BUFFER,
+    BUFFER,
+    FAIR_SHARE,
+    INCOMING_BUFFER,
+    MAX_BATCH,
+    EventHandoff,
+)
 from trio_sse._parser import _TYPE_NAMES, TYPE_NAME_CACHE_ENTRIES, TYPE_NAME_CACHE_MAX_LENGTH
 from trio_sse._reconnect import MAX_RETRY_AFTER, MIN_RECONNECTION_DELAY
 from trio_sse._session import CHECKPOINT_BYTES
@@ -384,13 +391,18 @@ async def test_iteration_checkpoints_at_least_every_fair_share_events(
 
 
 async def test_one_read_with_many_events_is_cut_into_bounded_batches() -> None:
-    """A compressed read can hold thousands of tiny events: they travel in batches of
-    at most MAX_BATCH, so the channel's bound is a bound on events too."""
+    """A compressed read can hold thousands of tiny events: they go in MAX_BATCH at a
+    time, so a reader with no consumer stops at BUFFER events, not at the read's end."""
     handoff = EventHandoff[int]()
-    await handoff.put(list(range(5 * MAX_BATCH)), lambda: None)  # 5 <= BATCH_BUFFER
-    assert await handoff.get() == 0
-    assert len(handoff.pending) == MAX_BATCH - 1  # the rest of the first batch only
-    assert handoff.buffered() == 5 * MAX_BATCH - 1
+    count = 3 * BUFFER
+    blocked: list[bool] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(handoff.put, list(range(count)), lambda: blocked.append(True))
+        await trio.testing.wait_all_tasks_blocked()
+        assert blocked
+        assert handoff.buffered() == BUFFER == BATCH_BUFFER * MAX_BATCH <= 2048
+        got = [await handoff.get() for _ in range(count)]
+    assert got == list(range(count))  # nothing lost or reordered on the way
 
 
 async def test_aclose_waits_for_the_reader_even_when_cancelled(
