@@ -247,3 +247,18 @@ def test_backoff_rng_makes_delays_reproducible() -> None:
 def test_parse_retry_after_absurd_dates_fall_back(value: str) -> None:
     """A hostile or broken Retry-After never raises: the normal delay applies."""
     assert parse_retry_after(value, NOW) is None
+
+
+def test_a_policy_owns_no_random_generator_unless_given_one() -> None:
+    """Thousands of sessions must not each carry a Random (2.5 KB); jitter without a
+    given rng draws from the random module's shared generator."""
+    plain = ReconnectPolicy(reconnection_time=1.0, max_attempts=0)
+    assert plain._random is None
+    backoff = ExponentialBackoff(maximum=100.0)
+    policy = ReconnectPolicy(reconnection_time=1.0, max_attempts=None, backoff=backoff)
+    assert policy._random is None
+    random.seed(5)
+    first = [policy.next_delay(float(i)) for i in range(4)]
+    again = ReconnectPolicy(reconnection_time=1.0, max_attempts=None, backoff=backoff)
+    random.seed(5)
+    assert [again.next_delay(float(i)) for i in range(4)] == first

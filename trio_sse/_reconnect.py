@@ -126,7 +126,9 @@ class ReconnectPolicy:
         self._backoff = backoff
         self._backoff_exponent = 0
         self._opened_at: float | None = None
-        self._random = rng or (backoff.rng if backoff is not None else None) or random.Random()
+        # No Random per policy: a session without backoff never draws, and the others
+        # share the random module's generator unless they were given their own.
+        self._random = rng or (backoff.rng if backoff is not None else None)
 
     @property
     def enabled(self) -> bool:
@@ -188,7 +190,8 @@ class ReconnectPolicy:
             ceiling = grow_from * backoff.multiplier**exponent
         except OverflowError:
             ceiling = math.inf
-        return self._random.uniform(0.0, min(backoff.maximum, ceiling))
+        uniform = random.uniform if self._random is None else self._random.uniform
+        return uniform(0.0, min(backoff.maximum, ceiling))
 
 
 def clamp_server_retry(retry_ms: int) -> float:
