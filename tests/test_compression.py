@@ -91,11 +91,28 @@ def test_truncated_and_corrupt_bodies(coding: str) -> None:
         drain(corrupt)
 
 
-def test_zstd_frames_in_a_row_and_garbage_after() -> None:
+def test_zstd_frames_in_a_row() -> None:
     dec = ZstdDecoder()
-    dec.feed(zstd.compress(b"first ") + zstd.compress(b"second") + b"\x00junk")
+    dec.feed(zstd.compress(b"first ") + zstd.compress(b"second"))
     assert drain(dec) == b"first second"
     assert not dec.unfinished()
+
+
+@pytest.mark.parametrize(
+    ("coding", "later"),
+    # (brotli itself refuses a chunk with junk after the end, good bytes and all)
+    [("br", True), ("zstd", False), ("zstd", True)],
+)
+def test_data_after_the_end_is_an_error_after_the_good_bytes(coding: str, later: bool) -> None:
+    """As for gzip: the decoded bytes first, then SSEProtocolError, never a clean end."""
+    dec = decoder(coding)
+    body = compress(coding, b"good bytes")
+    dec.feed(body if later else body + b"\x00junk")
+    assert dec.read(LIMIT) == b"good bytes"
+    if later:
+        dec.feed(b"\x00junk")
+    with pytest.raises(SSEProtocolError, match=f"data after the end of the {coding}"):
+        dec.read(LIMIT)
 
 
 def test_zstd_refuses_a_window_over_8_mib() -> None:

@@ -220,10 +220,17 @@ class _Bounded:
         self._pending = b""
         self._started = False  # input was given to the current stream
         self._finished = False
+        self._error: SSEProtocolError | None = None  # raised once the good bytes are out
 
     def feed(self, data: bytes) -> None:
         if not self._finished:
             self._input += data
+        elif data and self._error is None:
+            self._error = self._trailing_data()
+
+    def _trailing_data(self) -> SSEProtocolError:
+        """Bytes after the end of the compressed stream: as for gzip, not a clean end."""
+        return SSEProtocolError(f"data after the end of the {self.name} response body")
 
     def _take_input(self) -> bytes:
         chunk = bytes(self._input[:_INPUT_SLICE])
@@ -240,11 +247,16 @@ class _Bounded:
         out = bytearray()
         if self._pending:
             self._emit(out, self._pending, limit)
-        while len(out) < limit and not self._finished:
-            decoded = self._step(limit - len(out))
-            if decoded is None:
-                break
-            self._emit(out, decoded, limit)
+        try:
+            while len(out) < limit and not self._finished:
+                decoded = self._step(limit - len(out))
+                if decoded is None:
+                    break
+                self._emit(out, decoded, limit)
+        except SSEProtocolError as exc:
+            self._error = exc
+        if self._error is not None and not out and not self._pending:
+            raise self._error  # the bytes decoded before the bad ones went out first
         return bytes(out)
 
     def _step(self, room: int) -> bytes | None:
@@ -273,6 +285,8 @@ class BrotliDecoder(_Bounded):
             raise SSEProtocolError(f"corrupt br response body: {exc}") from exc
         if obj.is_finished():
             self._finished = True
+            if self._input:
+                self._error = self._trailing_data()
             self._input.clear()
         elif not chunk and not decoded:
             return None  # no progress without input: never spin
@@ -311,8 +325,8 @@ class ZstdDecoder(_Bounded):
             decoded: bytes = obj.decompress(chunk, max_length=room)
         except _zstd.ZstdError as exc:
             if self._frame_done and not self._produced:
-                self._finish()  # bytes after a complete frame that are no frame: ignored
-                return b""
+                self._finish()
+                raise self._trailing_data() from exc  # not another frame
             raise SSEProtocolError(f"corrupt zstd response body: {exc}") from exc
         if not chunk and not decoded and not obj.eof:
             return None  # no progress without input: never spin
