@@ -415,6 +415,7 @@ def test_option_definitions_agree() -> None:
         "on_error",
         "follow_redirects",
         "allow_insecure_redirects",
+        "retry_strategy",
     }
     for name in shared:  # the same type on both sides (OpenOptions merges them)
         assert ClientOptions.__annotations__[name] == CallOptions.__annotations__[name]

@@ -19,9 +19,9 @@ from ._exceptions import (
 from ._headers import Headers
 from ._parser import SSEParser
 from ._proxy_transport import ProxyTransport
-from ._reconnect import ExponentialBackoff
+from ._reconnect import Backoff, ExponentialBackoff
 from ._response import SSEResponse
-from ._retry import ConnectionFailure
+from ._retry import ConnectionFailure, RetryStrategy
 from ._session import SessionState, SessionStatistics, SSESession
 from ._transport import (
     Connector,
@@ -34,6 +34,7 @@ from ._transport import (
 from ._version import __version__
 
 __all__ = [
+    "Backoff",
     "ConnectionFailure",
     "Connector",
     "ConnectorTransport",
@@ -41,6 +42,7 @@ __all__ = [
     "Headers",
     "Origin",
     "ProxyTransport",
+    "RetryStrategy",
     "SSEClient",
     "SSEConfig",
     "SSEConnectionError",

@@ -22,7 +22,7 @@ from ._decoders import DEFAULT_ACCEPT_ENCODING
 from ._events import ServerSentEvent, TypedServerSentEvent
 from ._parser import DEFAULT_MAX_EVENT_SIZE, check_last_event_id
 from ._proxy_transport import build_transport
-from ._reconnect import ExponentialBackoff
+from ._reconnect import Backoff
 from ._request import (
     HeadersFunction,
     HeadersSource,
@@ -33,7 +33,7 @@ from ._request import (
     unsendable_id_character,
 )
 from ._response import SSEResponse
-from ._retry import ConnectionFailure
+from ._retry import ConnectionFailure, RetryStrategy
 from ._session import SessionOptions, SSESession
 from ._transport import Connector, Transport
 
@@ -85,6 +85,7 @@ class CallOptions(TypedDict, total=False):
     allow_insecure_redirects: bool  # True: follow https -> http (without the user's headers)
     on_open: OnOpen | None  # called with the response each time a stream opens
     on_error: OnError | None  # called with each failure and the delay before the next try
+    retry_strategy: RetryStrategy | None  # the last word on each failure: stop, or when
 
 
 class ClientOptions(TypedDict, total=False):
@@ -92,7 +93,7 @@ class ClientOptions(TypedDict, total=False):
 
     reconnection_time: float
     max_reconnection_attempts: int | None
-    backoff: ExponentialBackoff | None
+    backoff: Backoff | None
     show_comment_events: bool
     show_retry_events: bool
     headers: HeadersArg
@@ -108,6 +109,7 @@ class ClientOptions(TypedDict, total=False):
     trust_env: bool
     on_open: OnOpen | None
     on_error: OnError | None
+    retry_strategy: RetryStrategy | None
     accept_encoding: str | None
 
 
@@ -153,7 +155,7 @@ class SSEConfig:
 
     reconnection_time: float = 3.0
     max_reconnection_attempts: int | None = 0
-    backoff: ExponentialBackoff | None = None
+    backoff: Backoff | None = None
     show_comment_events: bool = False
     show_retry_events: bool = False
     headers: tuple[tuple[str, str], ...] | HeadersFunction = ()
@@ -181,6 +183,9 @@ class SSEConfig:
     on_error: OnError | None = field(default=None, compare=False)
     """``on_error(failure, retry_in)``: a connection failed or a stream was lost; the
     next attempt is in ``retry_in`` seconds (None: the session ends with this error)."""
+    retry_strategy: RetryStrategy | None = field(default=None, compare=False)
+    """``retry_strategy(failure, delay)``: None to stop, else the seconds to wait; ``delay``
+    is the built-in policy's proposal (None: it would stop). See ConnectionFailure."""
     accept_encoding: str | None = DEFAULT_ACCEPT_ENCODING
     """Sent as Accept-Encoding: ``gzip, deflate`` plus ``br`` and ``zstd`` when their
     decoders are installed; None sends none. A user Accept-Encoding header wins."""
@@ -196,8 +201,11 @@ class SSEConfig:
             raise TypeError("max_event_size must be an int")
         if self.max_event_size < 1:
             raise ValueError("max_event_size must be positive")
-        if self.backoff is not None and not isinstance(self.backoff, ExponentialBackoff):
-            raise TypeError("backoff must be an ExponentialBackoff or None")
+        if self.backoff is not None and not isinstance(self.backoff, Backoff):
+            raise TypeError(
+                "backoff must be an ExponentialBackoff, another Backoff (reset_after and "
+                "delay(n, base, rng)) or None"
+            )
         for name in ("follow_redirects", "allow_insecure_redirects"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be True or False")
@@ -206,6 +214,7 @@ class SSEConfig:
         check_accept_encoding(self.accept_encoding)
         _check_callback("on_open", self.on_open)
         _check_callback("on_error", self.on_error)
+        _check_callback("retry_strategy", self.retry_strategy)
 
 
 def _check_callback(name: str, callback: object) -> None:
@@ -266,7 +275,7 @@ class SSEClient:
         *,
         reconnection_time: float = 3.0,
         max_reconnection_attempts: int | None = 0,
-        backoff: ExponentialBackoff | None = None,
+        backoff: Backoff | None = None,
         show_comment_events: bool = False,
         show_retry_events: bool = False,
         headers: HeadersArg = None,
@@ -282,6 +291,7 @@ class SSEClient:
         trust_env: bool = True,
         on_open: OnOpen | None = None,
         on_error: OnError | None = None,
+        retry_strategy: RetryStrategy | None = None,
         accept_encoding: str | None = DEFAULT_ACCEPT_ENCODING,
     ) -> None:
         self.config = SSEConfig(
@@ -303,6 +313,7 @@ class SSEClient:
             trust_env=trust_env,
             on_open=on_open,
             on_error=on_error,
+            retry_strategy=retry_strategy,
             accept_encoding=accept_encoding,
         )
         # The environment is read now, once: a client behaves the same all its life.
@@ -428,6 +439,7 @@ class SSEClient:
             on_error=config.on_error,
             follow_redirects=config.follow_redirects,
             allow_insecure_redirects=config.allow_insecure_redirects,
+            retry_strategy=config.retry_strategy,
         )
 
 

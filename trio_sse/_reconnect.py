@@ -12,11 +12,13 @@ import email.utils
 import math
 import random
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 __all__ = [
     "HEALTHY_STREAM_TIME",
     "MAX_RETRY_AFTER",
     "MIN_RECONNECTION_DELAY",
+    "Backoff",
     "ExponentialBackoff",
     "ReconnectPolicy",
     "clamp_server_retry",
@@ -35,6 +37,25 @@ MIN_RECONNECTION_DELAY = 0.5
 # A stream open this long ends an outage even if it delivered no event (an idle stream
 # with keep-alive comments is healthy); one that delivers an event ends it at once.
 HEALTHY_STREAM_TIME = 30.0
+
+
+@runtime_checkable
+class Backoff(Protocol):
+    """A delay schedule for the consecutive reconnections of an outage: ExponentialBackoff
+    is one; any object with these two members plugs in (``SSEClient(backoff=...)``).
+
+    ``delay(n, base, rng)`` is the wait before the ``n``-th consecutive reconnection
+    (n = 1, 2, ...), given ``base``, the current reconnection time (``reconnection_time``
+    or the server's ``retry:``), and the policy's random source (None: the random
+    module's). The count ``n`` returns
+    to 1 once a connection has stayed open ``reset_after`` seconds. The policy still
+    applies its floor on repeats and any Retry-After on top.
+    """
+
+    @property
+    def reset_after(self) -> float: ...
+
+    def delay(self, n: int, base: float, rng: random.Random | None) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +82,16 @@ class ExponentialBackoff:
             raise ValueError("ExponentialBackoff.maximum must be >= 0")
         if not self.reset_after >= 0.0:
             raise ValueError("ExponentialBackoff.reset_after must be >= 0")
+
+    def delay(self, n: int, base: float, rng: random.Random | None) -> float:
+        """Full jitter: uniform in ``[0, min(maximum, base * multiplier ** (n - 1))]``,
+        drawn from ``rng`` (None: the random module's shared generator)."""
+        try:
+            ceiling = base * self.multiplier ** min(n - 1, 64)  # capped long before this
+        except OverflowError:
+            ceiling = math.inf
+        uniform = random.uniform if rng is None else rng.uniform
+        return uniform(0.0, min(self.maximum, ceiling))
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -113,7 +144,7 @@ class ReconnectPolicy:
         *,
         reconnection_time: float,
         max_attempts: int | None,
-        backoff: ExponentialBackoff | None = None,
+        backoff: Backoff | None = None,
         rng: random.Random | None = None,
         min_delay: float | None = None,
     ) -> None:
@@ -128,7 +159,8 @@ class ReconnectPolicy:
         self._opened_at: float | None = None
         # No Random per policy: a session without backoff never draws, and the others
         # share the random module's generator unless they were given their own.
-        self._random = rng or (backoff.rng if backoff is not None else None)
+        own_rng = backoff.rng if isinstance(backoff, ExponentialBackoff) else None
+        self._random = rng or own_rng
 
     @property
     def enabled(self) -> bool:
@@ -173,7 +205,7 @@ class ReconnectPolicy:
         return delay
 
     def _floor(self) -> float:
-        if self._backoff is not None:
+        if isinstance(self._backoff, ExponentialBackoff):
             return min(self.min_delay, self._backoff.maximum)
         return self.min_delay
 
@@ -186,12 +218,7 @@ class ReconnectPolicy:
         self._backoff_exponent = min(exponent + 1, 64)  # the ceiling is capped long before this
         # A base of 0 (``retry: 0``) would make every ceiling 0: grow from the floor instead.
         grow_from = max(base, self.min_delay) or MIN_RECONNECTION_DELAY
-        try:
-            ceiling = grow_from * backoff.multiplier**exponent
-        except OverflowError:
-            ceiling = math.inf
-        uniform = random.uniform if self._random is None else self._random.uniform
-        return uniform(0.0, min(backoff.maximum, ceiling))
+        return backoff.delay(exponent + 1, grow_from, self._random)
 
 
 def clamp_server_retry(retry_ms: int) -> float:

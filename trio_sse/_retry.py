@@ -10,13 +10,14 @@ in the session), so every rule is tested without a clock.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ._exceptions import SSEError, SSEResponseError
 from ._reconnect import HEALTHY_STREAM_TIME
 from ._response import SSEResponse
 
-__all__ = ["ConnectionFailure", "Outage"]
+__all__ = ["ConnectionFailure", "Outage", "RetryStrategy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +29,10 @@ class ConnectionFailure:
     the server answered; ``attempt`` counts the failures in a row of this outage, this
     one included (1 = the stream was healthy until now); ``unhealthy_for`` is the time
     in seconds since the stream was last healthy (or since the session started, if it
-    never was); ``retry_after`` is the server's Retry-After in seconds, if it sent one.
+    never was); ``retry_after`` is the server's Retry-After in seconds, if it sent one;
+    ``retryable`` says whether the built-in policy retries this kind of failure at all
+    (network failures, lost streams, 408/429/5xx: yes; other statuses, certificates,
+    malformed HTTP: no).
     """
 
     error: SSEError
@@ -36,6 +40,17 @@ class ConnectionFailure:
     attempt: int
     unhealthy_for: float
     retry_after: float | None = None
+    retryable: bool = True
+
+
+RetryStrategy = Callable[[ConnectionFailure, "float | None"], "float | None"]
+"""``retry_strategy(failure, delay) -> float | None``: the last word on every failure.
+
+``delay`` is what the built-in policy proposes (reconnection_time or the server's
+``retry:``, backoff, Retry-After, max_reconnection_attempts; None when it would stop).
+Return None to stop (the session raises the failure), 0 to retry at once, or the
+seconds to wait. Runs in the reader task: a plain function that returns at once.
+"""
 
 
 class Outage:
@@ -56,7 +71,12 @@ class Outage:
         self.failures = 0
 
     def failed(
-        self, error: SSEError, now: float, retry_after: float | None = None
+        self,
+        error: SSEError,
+        now: float,
+        retry_after: float | None = None,
+        *,
+        retryable: bool = True,
     ) -> ConnectionFailure:
         """Record a failure (or a lost stream) at ``now`` and describe it."""
         if self._opened_at is not None:
@@ -67,4 +87,7 @@ class Outage:
             self._opened_at = None
         self.failures += 1
         response = error.response if isinstance(error, SSEResponseError) else None
-        return ConnectionFailure(error, response, self.failures, now - self._since, retry_after)
+        unhealthy_for = now - self._since
+        return ConnectionFailure(
+            error, response, self.failures, unhealthy_for, retry_after, retryable
+        )

@@ -39,14 +39,15 @@ from ._handoff import EventHandoff
 from ._judge import EndStream, FollowRedirect, OpenStream, Reject, RetryLater, judge_response
 from ._parser import SSEParser
 from ._reconnect import (
-    ExponentialBackoff,
+    MAX_RETRY_AFTER,
+    Backoff,
     ReconnectPolicy,
     clamp_server_retry,
     parse_retry_after,
 )
 from ._request import HeadersSource, PreparedRequest
 from ._response import SSEResponse
-from ._retry import ConnectionFailure, Outage
+from ._retry import ConnectionFailure, Outage, RetryStrategy
 from ._transport import (
     Forwarding,
     Origin,
@@ -105,7 +106,7 @@ class SessionOptions:
     request: PreparedRequest
     reconnection_time: float
     max_reconnection_attempts: int | None
-    backoff: ExponentialBackoff | None
+    backoff: Backoff | None
     show_comment_events: bool
     show_retry_events: bool
     max_event_size: int
@@ -119,6 +120,7 @@ class SessionOptions:
     allow_insecure_redirects: bool = False  # https -> http
     on_open: Callable[[SSEResponse], object] | None = None
     on_error: Callable[[ConnectionFailure, float | None], object] | None = None
+    retry_strategy: RetryStrategy | None = None
 
 
 _Answer = OpenStream | EndStream | Reject | RetryLater  # a judged response, redirects followed
@@ -145,7 +147,8 @@ class _AttemptFailed(Exception):
 
 
 class _CallbackError(SSEError):
-    """A user callback (on_open, on_error) raised or misbehaved: ends the session."""
+    """User code (on_open, on_error, retry_strategy, a headers function) raised or
+    misbehaved: ends the session, never retried."""
 
 
 class _ConsumerGone(Exception):
@@ -179,7 +182,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         self._incoming_used = False  # the consumer took ``incoming``, which cannot raise
         self._last_error: SSEError | None = None
         self._run_started = False
-        self._outage: Outage | None = None  # made when the reader starts, on its clock
+        self._outage = Outage(0.0)  # made again when the reader starts, on its clock
         self._started = False
         self._finished = trio.Event()
         self._reader_task: trio.lowlevel.Task | None = None
@@ -339,62 +342,63 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             task_status.started(self)
 
     async def _reconnect_loop(self, task_status: trio.TaskStatus[SSESession[EventT]]) -> None:
+        """Connect, and after each failure or loss ask: retry, when, or stop?
+
+        The built-in policy proposes a delay (None: it would stop) for the failures it
+        retries; the user's ``retry_strategy``, if any, has the last word on every one,
+        with the proposal in hand. ``on_error`` hears the decision before the wait.
+        """
         policy = self._policy
+        url = self._options.request.url
         while True:
             retry_after: float | None = None
             failure: SSEError | None = None
+            retryable = True
             try:
                 if await self._run_connection(task_status):
                     return  # 204: the server says stop
             except _AttemptFailed as failed:
                 failure = failed.error
                 retry_after = failed.retry_after
-                self._last_error = failure
             except (SSEDeserializationError, _CallbackError):
                 raise  # the data or the user's code failed, not the connection
             except SSEError as exc:
-                self._notify_failure(exc, None)
-                raise
-            if not policy.enabled:
-                if failure is None:
-                    return  # a clean end without reconnection: the iteration just stops
-                self._notify_failure(failure, None)
-                raise failure
-            delay = policy.next_delay(trio.current_time(), retry_after)
+                failure, retryable = exc, False  # the built-in policy never retries these
+            if failure is None and not policy.enabled:
+                return  # a clean end without reconnection: the iteration just stops
+            if failure is not None:
+                self._last_error = failure
+            now = trio.current_time()
+            proposed = None
+            if retryable and policy.enabled:
+                proposed = policy.next_delay(now, retry_after)
+            if failure is None and proposed is None:  # empty streams count as failures
+                failure = SSEConnectionError(f"{url} ended the stream without an event")
+            error = failure or SSEConnectionError("the server ended the stream")
+            record = self._outage.failed(error, now, retry_after, retryable=retryable)
+            delay = proposed
+            if self._options.retry_strategy is not None:
+                delay = _decide(self._options.retry_strategy, record, proposed)
+            if self._options.on_error is not None:
+                _call_back("on_error", self._options.on_error, record, delay)
             if delay is None:
-                if failure is None:  # streams that end without an event count as failures
-                    url = self._options.request.url
-                    failure = SSEConnectionError(f"{url} ended the stream without an event")
-                self._notify_failure(failure, None, retry_after)
-                raise self._give_up(failure)
-            if failure is None:
-                ended = SSEConnectionError(f"{self._options.request.url} ended the stream")
-                self._notify_failure(ended, delay)
-            else:
-                self._notify_failure(failure, delay, retry_after)
-            reason = "the server ended the stream" if failure is None else str(failure)
+                if failure is None:
+                    return  # the strategy stops after a clean end: so does the session
+                if retryable and policy.enabled:
+                    raise self._give_up(failure)
+                raise failure
             limit = "unlimited" if policy.max_attempts is None else policy.max_attempts
             log.info(
                 "trio-sse: reconnecting to %s in %.3fs (attempt %d of %s): %s",
-                self._options.request.url,
+                url,
                 delay,
-                policy.attempts,
+                record.attempt,
                 limit,
-                reason,
+                error,
             )
             self._state = SessionState.WAITING
             await trio.sleep(delay)
             self._reconnects += 1
-
-    def _notify_failure(
-        self, error: SSEError, retry_in: float | None, retry_after: float | None = None
-    ) -> None:
-        """Count the failure in the outage and tell ``on_error`` (before any delay)."""
-        if self._outage is None:
-            return
-        failure = self._outage.failed(error, trio.current_time(), retry_after)
-        if self._options.on_error is not None:
-            _call_back("on_error", self._options.on_error, failure, retry_in)
 
     def _give_up(self, failure: SSEError) -> SSEConnectionError:
         attempts = self._policy.attempts
@@ -424,8 +428,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             self._parser = parser
             now = trio.current_time()
             self._policy.stream_opened(now)
-            if self._outage is not None:
-                self._outage.stream_opened(now)
+            self._outage.stream_opened(now)
             self._streams_opened += 1
             self._state = SessionState.OPEN
             if self._options.on_open is not None:
@@ -496,11 +499,12 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                 if inspect.isawaitable(answer):
                     answer = await answer
             except Exception as exc:
-                raise SSEError(f"the headers function failed: {exc!r}") from exc
+                raise _CallbackError(f"the headers function failed: {exc!r}") from exc
             try:
                 request = source.apply(request, answer, cross_origin=cross_origin)
             except (TypeError, ValueError) as exc:
-                raise SSEError(f"the headers function returned unusable headers: {exc}") from exc
+                message = f"the headers function returned unusable headers: {exc}"
+                raise _CallbackError(message) from exc
         return request
 
     async def _open_transport(self, origin: Origin) -> trio.abc.Stream:
@@ -631,8 +635,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             raise _ConsumerGone from None
         if events:
             self._policy.event_delivered()  # the stream is healthy: the outage is over
-            if self._outage is not None:
-                self._outage.healthy()
+            self._outage.healthy()
         self._events += len(events)
         if failure is not None:
             raise failure
@@ -648,7 +651,7 @@ def next_receive_size(size: int, received: int) -> int:
     return size
 
 
-def _call_back(name: str, callback: Callable[..., object], *args: object) -> None:
+def _call_back(name: str, callback: Callable[..., object], *args: object) -> object:
     """Run a user callback inside the reader task: it must be a plain function that
     returns at once. Whatever it raises ends the session as an SSEError."""
     try:
@@ -663,6 +666,22 @@ def _call_back(name: str, callback: Callable[..., object], *args: object) -> Non
             f"the {name} callback returned an awaitable: callbacks run inside the reader "
             "task and must not block; hand the work to a nursery or a memory channel"
         )
+    return result
+
+
+def _decide(
+    strategy: RetryStrategy, failure: ConnectionFailure, proposed: float | None
+) -> float | None:
+    """The strategy's answer, checked: None (stop) or seconds >= 0 (at most a day)."""
+    delay = _call_back("retry_strategy", strategy, failure, proposed)
+    if delay is None:
+        return None
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not delay >= 0:
+        raise _CallbackError(
+            f"the retry_strategy callback returned {delay!r}: it must return None (stop) "
+            "or a number of seconds >= 0 (0: at once)"
+        )
+    return min(float(delay), MAX_RETRY_AFTER)
 
 
 def _proxy_refused(
