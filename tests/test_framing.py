@@ -22,7 +22,7 @@ from fuzz.fuzz_framing import (
     mutated,
 )
 from tests.http_helpers import GET, HEAD_SSE, chunked, split_at
-from trio_sse import SSEConnectionError, SSEProtocolError
+from trio_sse import SSEConnectionError, SSEProtocolError, open_sse_session
 from trio_sse._exchange import BODY_CHUNK_LIMIT, HTTPExchange
 from trio_sse._framing import (
     MAX_CHUNK_LINE,
@@ -34,6 +34,7 @@ from trio_sse._framing import (
 )
 from trio_sse._headers import Headers
 from trio_sse._session import RECEIVE_SIZE
+from trio_sse.testing import ScriptedResponse, SSETestServer
 
 CUTS = st.lists(st.integers(min_value=0, max_value=400), max_size=10)
 
@@ -215,3 +216,32 @@ def test_close_delimited_ends_by_eof() -> None:
     assert framing.ended_by_eof
     assert not ChunkedFraming().ended_by_eof
     assert not LengthFraming(3).ended_by_eof
+
+
+@pytest.mark.parametrize(
+    ("tail", "error"),
+    [(b"zz\r\nbad\r\n", SSEProtocolError), (b"9\r\ndata", SSEConnectionError)],
+)
+async def test_a_framing_error_ends_the_session_after_the_events_before_it(
+    server: SSETestServer, tail: bytes, error: type[Exception]
+) -> None:
+    """On loopback, in one write: the good chunks' events, then the error (malformed
+    framing, or a body cut short by the peer), never a clean end."""
+    good = b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in [b"data: a\n\n", b"data: b\n\n"])
+    server.script(
+        ScriptedResponse(
+            headers=[("Content-Type", "text/event-stream"), ("Transfer-Encoding", "chunked")],
+            body=(good + tail,),
+            framing="close",  # the bytes as they are: the framing is in the body
+        )
+    )
+    events: list[str | None] = []
+
+    async def read_all() -> None:
+        async with open_sse_session(server.url) as session:
+            async for event in session:
+                events.append(event.data)
+
+    with pytest.raises(error):
+        await read_all()
+    assert events == ["a", "b"]
