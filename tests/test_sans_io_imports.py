@@ -28,6 +28,7 @@ FORBIDDEN = {
     "_response": frozenset({"trio", "h11"}),
     "_request": frozenset({"trio", "h11"}),
     "_decoders": frozenset({"trio", "h11"}),
+    "_framing": frozenset({"trio", "h11"}),
     "_judge": frozenset({"trio", "h11"}),
     "_exchange": frozenset({"trio"}),
     "_reconnect": frozenset({"trio"}),
