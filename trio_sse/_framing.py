@@ -135,12 +135,15 @@ _TRAILER = 3  # after the last chunk: trailer fields up to a blank line
 class ChunkedFraming(_Framing):
     """Transfer-Encoding: chunked, decoded with h11's grammar and limits of our own."""
 
-    __slots__ = ("_remaining", "_state")
+    __slots__ = ("_remaining", "_scanned", "_state")
 
     def __init__(self) -> None:
         super().__init__()
         self._state = _SIZE
         self._remaining = 0  # bytes left in the current chunk
+        # How much of the buffer was already searched for the end of a size line or of
+        # the trailer: a line trickling in byte by byte is not searched again each time.
+        self._scanned = 0
 
     def read(self) -> bytes:
         """Every body byte available now, in one piece; b"" when none (see ``done``).
@@ -168,6 +171,7 @@ class ChunkedFraming(_Framing):
         pos = 0
         state = self._state
         remaining = self._remaining
+        scanned = self._scanned
         try:
             while pos < end:
                 if state == _DATA:
@@ -186,10 +190,11 @@ class ChunkedFraming(_Framing):
                         pos = stop
                         state = _DATA_END
                 elif state == _SIZE:
-                    newline = buf.find(b"\r\n", pos)
+                    newline = buf.find(b"\r\n", max(pos, scanned - 1))
                     if newline < 0 or newline - pos > MAX_CHUNK_LINE:
                         _check_line_length(buf, pos, newline)
                         break
+                    scanned = 0
                     match = _CHUNK_LINE_RE.fullmatch(buf, pos, newline + 2)
                     if match is None:
                         line = buf[pos : newline + 2]
@@ -208,13 +213,14 @@ class ChunkedFraming(_Framing):
                     pos += 2
                     state = _SIZE
                 else:
-                    if _read_trailer(buf, pos) is None:
+                    if _read_trailer(buf, pos, scanned) is None:
                         break  # incomplete: keep it all
                     self._finish()
                     return
         finally:
             self._state = state
             self._remaining = remaining
+            self._scanned = end - pos if state in (_SIZE, _TRAILER) else 0
             if not self.done:
                 self._buf = buf[pos:] if pos < end else b""
         if self._eof:
@@ -231,7 +237,7 @@ def _check_line_length(buf: bytes, pos: int, newline: int) -> None:
         )
 
 
-def _read_trailer(buf: bytes, pos: int) -> int | None:
+def _read_trailer(buf: bytes, pos: int, scanned: int) -> int | None:
     """The position after the trailer section, or None while it is incomplete.
 
     As h11 reads it: lines end at LF (a CR before it is dropped), a blank line ends the
@@ -240,7 +246,7 @@ def _read_trailer(buf: bytes, pos: int) -> int | None:
         return pos + 1
     if buf.startswith(b"\r\n", pos):
         return pos + 2
-    blank = _BLANK_LINE_RE.search(buf, pos)
+    blank = _BLANK_LINE_RE.search(buf, max(pos, scanned - 2))
     if blank is None:
         if len(buf) - pos > MAX_TRAILER_SIZE:
             raise SSEProtocolError(f"chunked body trailer larger than {MAX_TRAILER_SIZE} bytes")
