@@ -13,6 +13,7 @@ from tests.http_helpers import (
     EVENTS,
     GET,
     HEAD_SSE,
+    chunked,
     drain,
     framed,
     pieces,
@@ -21,7 +22,7 @@ from tests.http_helpers import (
     split_at,
 )
 from trio_sse import SSEConnectionError, SSEProtocolError
-from trio_sse._exchange import BODY_CHUNK_LIMIT, ERROR_BODY_LIMIT, HTTPExchange
+from trio_sse._exchange import ERROR_BODY_LIMIT, HTTPExchange
 
 
 @pytest.mark.parametrize("mode", ["whole", "bytes", "threes"])
@@ -201,18 +202,26 @@ def test_malformed_chunk_is_a_protocol_error() -> None:
         exchange.next_body()  # sticky
 
 
-def test_large_identity_body_is_handed_out_in_bounded_pieces() -> None:
+@pytest.mark.parametrize("read_size", [1000, 64 * 1024, 1024 * 1024])
+@pytest.mark.parametrize("kind", ["length", "close", "chunked"])
+def test_each_read_of_an_identity_body_is_one_piece(kind: str, read_size: int) -> None:
+    """Take everything a read brings, whatever the read's size: one piece per feed."""
     body = bytes(range(256)) * (3 * 4096 + 7)  # a bit over 3 MiB
+    if kind == "chunked":  # one chunk per event-sized piece
+        data = HEAD_SSE + b"Transfer-Encoding: chunked\r\n\r\n" + chunked(body, 100)
+    else:
+        data = framed(kind, body)
     exchange = HTTPExchange(GET)
-    exchange.feed(framed("length", body))
-    assert exchange.next_head() is not None
     parts = []
-    while part := exchange.next_body():
-        assert len(part) <= BODY_CHUNK_LIMIT
-        parts.append(part)
+    for at in range(0, len(data), read_size):
+        piece = data[at : at + read_size]
+        exchange.feed(piece)
+        exchange.next_head()
+        if part := exchange.next_body():
+            parts.append(part)
+        assert exchange.next_body() == b""
     assert b"".join(parts) == body
-    assert len(parts) == -(-len(body) // BODY_CHUNK_LIMIT)  # full pieces, then the rest
-    assert exchange.complete
+    assert all(len(part) <= read_size for part in parts)
 
 
 def test_next_body_before_next_head_keeps_the_head() -> None:
@@ -273,7 +282,7 @@ def test_error_body_includes_what_next_body_returned() -> None:
     exchange = HTTPExchange(GET)
     exchange.feed(rejected(b"a" * 100_000))
     assert exchange.next_head() is not None
-    assert len(exchange.next_body()) == BODY_CHUNK_LIMIT  # the first piece of 100,000 bytes
+    assert len(exchange.next_body()) == 100_000  # what the read brought, in one piece
     assert exchange.body_limit_reached
     assert exchange.read_error_body() == b"a" * ERROR_BODY_LIMIT
 

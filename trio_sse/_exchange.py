@@ -28,9 +28,10 @@ from ._response import SSEResponse
 __all__ = ["BODY_CHUNK_LIMIT", "ERROR_BODY_LIMIT", "MAX_HEAD_SIZE", "HTTPExchange", "Phase"]
 
 ERROR_BODY_LIMIT = 64 * 1024
-#: At most this many decoded bytes per ``next_body`` call, so a compression bomb
-#: costs bounded memory per step. No less than one network read (the session's
-#: RECEIVE_SIZE): the body bytes a read brings come out in one piece.
+#: At most this many decoded bytes per ``next_body`` call from a compressed body, so a
+#: compression bomb costs bounded memory per step. An identity body cannot inflate: its
+#: bound is per read (what the last ``feed`` brought, plus this much left over), so the
+#: body bytes a read brings come out in one piece however large the read.
 BODY_CHUNK_LIMIT = 64 * 1024
 #: h11's limit on an incomplete response head; 16 KiB (its default) is too tight for
 #: servers with large cookies or CSP headers.
@@ -85,6 +86,7 @@ class HTTPExchange:
         self._unreturned_head: SSEResponse | None = None  # next_head has yet to return it
         self._framing: BodyFraming = LengthFraming(0)  # replaced once the head is read
         self._decoder: Decoder = IdentityDecoder()
+        self._identity_limit = BODY_CHUNK_LIMIT  # an identity body's bound: per read
         self._error_body = bytearray()
         head = build_request_head(request, last_event_id)
         if proxy_headers:
@@ -119,10 +121,12 @@ class HTTPExchange:
             self._peer_closed = True
             if self._phase is not Phase.HEAD:
                 self._framing.feed_eof()
-        elif self._phase is Phase.HEAD:
-            self._conn.receive_data(data)
         else:
-            self._framing.feed(data)
+            self._identity_limit = BODY_CHUNK_LIMIT + len(data)
+            if self._phase is Phase.HEAD:
+                self._conn.receive_data(data)
+            else:
+                self._framing.feed(data)
 
     # ---- errors: h11's translated here, and only here
 
@@ -249,11 +253,16 @@ class HTTPExchange:
             self._error_body += data[:room]
 
     def next_body(self) -> bytes:
-        """Decoded body bytes available now (at most BODY_CHUNK_LIMIT); b"" = need more input."""
+        """Decoded body bytes available now; b"" = need more input. Everything the last
+        ``feed`` brought comes in one piece, except that a compressed body comes at most
+        BODY_CHUNK_LIMIT decoded bytes at a time."""
         self._raise_if_failed()
-        if isinstance(self._decoder, UnsupportedDecoder):
+        decoder = self._decoder
+        if type(decoder) is IdentityDecoder:
+            return self._read_body(self._identity_limit)
+        if isinstance(decoder, UnsupportedDecoder):
             # Not sticky: read_error_body still returns such a body as it came.
-            raise SSEProtocolError(f"unsupported Content-Encoding {self._decoder.name!r}")
+            raise SSEProtocolError(f"unsupported Content-Encoding {decoder.name!r}")
         return self._read_body(BODY_CHUNK_LIMIT)
 
     @property
