@@ -1,4 +1,4 @@
-"""Command line: ``python -m benchmarks [parser|e2e|all] [--quick] [--repeat N]``.
+"""Command line: ``python -m benchmarks [parser|e2e|fanin|all] [--quick] [--repeat N]``.
 
 Each suite lives in ``benchmarks/bench_<suite>.py`` and exposes ``main(argv: list[str]) -> int``.
 It is called with ``--repeat N`` (and ``--quick`` when given) followed by any options this
@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import cast
 
-SUITES = ("parser", "e2e")
+SUITES = ("parser", "e2e", "fanin")
 
 
 class SuiteMissingError(Exception):

@@ -1,0 +1,234 @@
+"""Fan-in: K streams in one process, one event per stream per second, over loopback.
+
+The server (benchmarks/e2e_server.py, ``/tick``) writes each stream one event a
+second, in one HTTP chunk, at a phase of its own, with the write's monotonic time as
+data. Each client runs in a fresh child process (so its memory is its own) that opens
+K streams at once and reports: the time until all K are open, the resident memory
+added per stream, the CPU it uses (percent of one core, and per event) over a
+measuring window after a warm-up, and the delay from the server's write to the
+consumer's receipt (p50 / p99 / max) over that window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from typing import Any
+
+from benchmarks.bench_e2e import cpu_seconds, start_server
+
+CLIENTS = ("trio-sse", "aiohttp-sse-client2")
+WARMUP = 2.0  # seconds after the last stream opened: every stream has ticked once
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class Probe:
+    """What the child measures; the streams call ``opened`` and ``received``."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.open = 0
+        self.recording = False
+        self.delays: list[int] = []
+        self.events = 0
+
+    def received(self, data: str) -> None:
+        if self.recording:
+            self.delays.append(time.monotonic_ns() - int(data))
+
+    def report(self, open_time: float, rss: int, cpu: float, window: float) -> dict[str, Any]:
+        delays = sorted(self.delays)
+        n = len(delays)
+
+        def ms(q: float) -> float:
+            return delays[min(n - 1, int(n * q))] / 1e6 if n else float("nan")
+
+        return {
+            "k": self.k,
+            "open_s": open_time,
+            "rss_per_stream_kib": rss / self.k / 1024,
+            "cpu_pct": 100 * cpu / window,
+            "cpu_us_per_event": cpu / n * 1e6 if n else float("nan"),
+            "events": n,
+            "expected": self.k * window,
+            "p50_ms": ms(0.5),
+            "p99_ms": ms(0.99),
+            "max_ms": delays[-1] / 1e6 if n else float("nan"),
+        }
+
+
+def child_trio_sse(url: str, k: int, window: float) -> dict[str, Any]:
+    import trio
+
+    import trio_sse
+
+    probe = Probe(k)
+
+    async def main() -> dict[str, Any]:
+        all_open = trio.Event()
+        client = trio_sse.SSEClient(connect_timeout=120.0)
+
+        async def stream() -> None:
+            async with client.sse(url) as events:
+                probe.open += 1
+                if probe.open == k:
+                    all_open.set()
+                async for event in events:
+                    probe.received(event.data)
+
+        rss0 = rss_bytes()
+        start = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            for _ in range(k):
+                nursery.start_soon(stream)
+            await all_open.wait()
+            open_time = time.perf_counter() - start
+            await trio.sleep(WARMUP)
+            rss = rss_bytes() - rss0
+            probe.recording = True
+            cpu0 = cpu_seconds()
+            await trio.sleep(window)
+            cpu = cpu_seconds() - cpu0
+            probe.recording = False
+            nursery.cancel_scope.cancel()
+        return probe.report(open_time, rss, cpu, window)
+
+    return trio.run(main)
+
+
+def child_aiohttp(url: str, k: int, window: float) -> dict[str, Any]:
+    import aiohttp
+    from aiohttp_sse_client2 import client as sse_client
+
+    probe = Probe(k)
+
+    async def main() -> dict[str, Any]:
+        all_open = asyncio.Event()
+        connector = aiohttp.TCPConnector(limit=0)
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=None, sock_connect=120)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+            async def stream() -> None:
+                async with sse_client.EventSource(url, session=session) as events:
+                    probe.open += 1
+                    if probe.open == k:
+                        all_open.set()
+                    async for event in events:
+                        probe.received(event.data)
+
+            rss0 = rss_bytes()
+            start = time.perf_counter()
+            tasks = [asyncio.create_task(stream()) for _ in range(k)]
+            await all_open.wait()
+            open_time = time.perf_counter() - start
+            await asyncio.sleep(WARMUP)
+            rss = rss_bytes() - rss0
+            probe.recording = True
+            cpu0 = cpu_seconds()
+            await asyncio.sleep(window)
+            cpu = cpu_seconds() - cpu0
+            probe.recording = False
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return probe.report(open_time, rss, cpu, window)
+
+    return asyncio.run(main())
+
+
+def child(client: str, url: str, k: int, window: float) -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    run = child_trio_sse if client == "trio-sse" else child_aiohttp
+    print(json.dumps(run(url, k, window)))
+
+
+def measure(client: str, url: str, k: int, window: float) -> dict[str, Any] | str:
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root}
+    command = [sys.executable, "-m", "benchmarks.bench_fanin", "--child", client, url]
+    command += [str(k), str(window)]
+    try:
+        done = subprocess.run(
+            command, env=env, cwd=root, capture_output=True, text=True, timeout=300
+        )
+    except subprocess.TimeoutExpired:
+        return "timed out"
+    if done.returncode != 0:
+        return f"failed: {done.stderr.strip().splitlines()[-1:]}"
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def table(results: dict[tuple[int, str], dict[str, Any] | str]) -> list[str]:
+    out = [
+        "| streams | client | time to open (s) | RSS / stream (KiB) | CPU (% of a core) "
+        "| CPU / event (µs) | events | p50 delay (ms) | p99 delay (ms) | max (ms) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for (k, client), r in results.items():
+        if isinstance(r, str):
+            out.append(f"| {k:,} | {client} | {r} | | | | | | | |")
+            continue
+        ours = results.get((k, "trio-sse"))
+        ratio = ""
+        if client != "trio-sse" and isinstance(ours, dict) and r["cpu_pct"]:
+            ratio = f" (trio-sse {ours['cpu_pct'] / r['cpu_pct']:.2f}x)"
+        out.append(
+            f"| {k:,} | {client} | {r['open_s']:.2f} | {r['rss_per_stream_kib']:.1f} "
+            f"| {r['cpu_pct']:.1f}{ratio} | {r['cpu_us_per_event']:.0f} "
+            f"| {r['events']:,} of {r['expected']:,.0f} | {r['p50_ms']:.1f} "
+            f"| {r['p99_ms']:.1f} | {r['max_ms']:.1f} |"
+        )
+    return out
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks fanin")
+    parser.add_argument("--quick", action="store_true", help="K = 300 and 1,000, 5 s windows")
+    parser.add_argument("--repeat", type=int, default=1, help="ignored: one run per case")
+    parser.add_argument("--streams", type=int, action="append", default=[])
+    parser.add_argument("--window", type=float, default=None, help="measuring seconds")
+    parser.add_argument("--client", action="append", default=[], choices=CLIENTS)
+    args, _ = parser.parse_known_args(argv)
+    ks = args.streams or ([300, 1_000] if args.quick else [1_000, 3_000, 10_000])
+    window = args.window or (5.0 if args.quick else 10.0)
+    clients = args.client or list(CLIENTS)
+    proc, port = start_server()
+    url = f"http://127.0.0.1:{port}/tick"
+    load = os.getloadavg()
+    results: dict[tuple[int, str], dict[str, Any] | str] = {}
+    try:
+        for k in ks:
+            for client in clients:
+                print(f"fan-in: {k:,} streams, {client} ...", file=sys.stderr)
+                results[(k, client)] = measure(client, url, k, window)
+    finally:
+        proc.kill()
+        proc.wait()
+    end = os.getloadavg()
+    print(f"\n## Fan-in over loopback (Python {sys.version.split()[0]})\n")
+    print(
+        f"One event per stream per second, {window:.0f} s measuring window after a "
+        f"{WARMUP:.0f} s warm-up, each client in a fresh process. Load average at start "
+        f"{load[0]:.2f}, at end {end[0]:.2f}. The ratio is trio-sse's CPU / the peer's.\n"
+    )
+    print("\n".join(table(results)))
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        child(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
+    else:
+        sys.exit(main(sys.argv[1:]))
