@@ -63,7 +63,9 @@ class EventHandoff(Generic[E]):
         self.pending: deque[E] = deque()  # handed over, not yet taken
         self.budget = 0  # events that may be taken before the next checkpoint
         self._put_total = 0  # events ever added to ``pending``
-        self._batch_ends: deque[int] = deque()  # _put_total after each batch not all taken
+        # _put_total after each batch not all taken (at most BATCH_BUFFER: a list is
+        # smaller than a deque, and popping its front is cheap at that length)
+        self._batch_ends: list[int] = []
         self._consumer_task: trio.lowlevel.Task | None = None  # parked: nothing to take
         self._producer_task: trio.lowlevel.Task | None = None  # parked: no room
         self._incoming_send: trio.MemorySendChannel[E] | None = None
@@ -131,8 +133,11 @@ class EventHandoff(Generic[E]):
         """Events of BATCH_BUFFER batches wait (so at most BUFFER events)."""
         ends = self._batch_ends
         taken = self._put_total - len(self.pending)
-        while ends and ends[0] <= taken:
-            ends.popleft()
+        if ends and ends[0] <= taken:
+            done = 1
+            while done < len(ends) and ends[done] <= taken:
+                done += 1
+            del ends[:done]
         return len(ends) >= BATCH_BUFFER
 
     async def _put_one_by_one(self, events: list[E], on_block: Callable[[], None]) -> None:

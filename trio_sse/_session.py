@@ -582,38 +582,56 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
     ) -> None:
         """Feed body bytes to the parser and events to the consumer until the stream ends."""
         read_timeout = self._options.read_timeout
+        if read_timeout is None:  # no silence clock: no cancel scope per connection
+            await self._pump_body(stream, exchange, parser, None, 0.0, _nothing)
+            return
         with trio.CancelScope() as silence:
 
             def stop_the_silence_clock() -> None:
                 silence.deadline = math.inf  # waiting on the consumer is not silence
 
-            unscheduled = 0  # decoded bytes parsed since the last checkpoint
-            while True:
-                try:
-                    body = exchange.next_body()
-                    if not body and exchange.complete:
-                        parser.feed_eof()
-                        return
-                except SSEConnectionError as exc:
-                    raise _AttemptFailed(exc) from None
-                if body:
-                    unscheduled += len(body)
-                    if unscheduled > CHECKPOINT_BYTES:
-                        await trio.lowlevel.checkpoint()  # let others run, deadlines fire
-                        unscheduled = len(body)
-                    try:
-                        events = parser.feed(body)
-                    except SSEProtocolError as exc:
-                        await self._deliver(exc.events, stop_the_silence_clock)  # then the error
-                        raise
-                    if events:
-                        await self._deliver(events, stop_the_silence_clock)
-                    continue
-                if read_timeout is not None:
-                    silence.deadline = trio.current_time() + read_timeout
-                exchange.feed(await self._receive(stream))  # a checkpoint too
-                unscheduled = 0
+            await self._pump_body(
+                stream, exchange, parser, silence, read_timeout, stop_the_silence_clock
+            )
+            return
         raise _AttemptFailed(SSETimeoutError(f"no data for read_timeout={read_timeout}s"))
+
+    async def _pump_body(
+        self,
+        stream: trio.abc.Stream,
+        exchange: HTTPExchange,
+        parser: SSEParser,
+        silence: trio.CancelScope | None,
+        read_timeout: float,
+        on_block: Callable[[], None],
+    ) -> None:
+        """The loop of ``_pump``; ``silence`` is re-armed before every read, if any."""
+        unscheduled = 0  # decoded bytes parsed since the last checkpoint
+        while True:
+            try:
+                body = exchange.next_body()
+                if not body and exchange.complete:
+                    parser.feed_eof()
+                    return
+            except SSEConnectionError as exc:
+                raise _AttemptFailed(exc) from None
+            if body:
+                unscheduled += len(body)
+                if unscheduled > CHECKPOINT_BYTES:
+                    await trio.lowlevel.checkpoint()  # let others run, deadlines fire
+                    unscheduled = len(body)
+                try:
+                    events = parser.feed(body)
+                except SSEProtocolError as exc:
+                    await self._deliver(exc.events, on_block)  # then the error
+                    raise
+                if events:
+                    await self._deliver(events, on_block)
+                continue
+            if silence is not None:
+                silence.deadline = trio.current_time() + read_timeout
+            exchange.feed(await self._receive(stream))  # a checkpoint too
+            unscheduled = 0
 
     async def _deliver(self, events: list[Any], on_block: Callable[[], None]) -> None:
         """Hand one read's events to the consumer; a failing ``deserialize`` ends the
@@ -639,6 +657,10 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         self._events += len(events)
         if failure is not None:
             raise failure
+
+
+def _nothing() -> None:
+    """The hand-off's on_block when no read_timeout clock runs."""
 
 
 def next_receive_size(size: int, received: int) -> int:
