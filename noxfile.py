@@ -33,7 +33,8 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def fuzz(session: nox.Session) -> None:
-    """Fuzz the parser for a time budget in seconds: ``nox -s fuzz -- 600`` (default 60)."""
+    """Fuzz the parser and the body framing for a time budget in seconds:
+    ``nox -s fuzz -- 600`` (default 60)."""
     session.install("-e", ".[test]")
     budget = session.posargs[0] if session.posargs else "60"
     session.run("python", "-m", "fuzz", budget, *session.posargs[1:])

@@ -165,7 +165,8 @@ class SSEConfig:
     SSEResponseError carrying that response."""
     allow_insecure_redirects: bool = False
     """Follow a redirect from https to http. Refused by default (SSEResponseError): the
-    request would travel unencrypted. Even then none of your headers follow it."""
+    request would travel unencrypted. Even then none of your headers follow it (a 307/308
+    repeats the body, and Last-Event-ID is sent to resume the stream)."""
     read_timeout: float | None = None
     connect_timeout: float | None = 10.0
     max_event_size: int = DEFAULT_MAX_EVENT_SIZE

@@ -190,7 +190,7 @@ class ChunkedFraming(_Framing):
                         pos = stop
                         state = _DATA_END
                 elif state == _SIZE:
-                    newline = buf.find(b"\r\n", max(pos, scanned - 1))
+                    newline = buf.find(b"\r\n", max(pos, scanned - 1) if scanned else pos)
                     if newline < 0 or newline - pos > MAX_CHUNK_LINE:
                         _check_line_length(buf, pos, newline)
                         break
