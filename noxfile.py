@@ -26,9 +26,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package."""
+    """mypy --strict on the package and on what users' type checkers see of it."""
     session.install("-e", ".[typecheck]")
-    session.run("mypy", "--strict", "trio_sse")
+    session.run("mypy", "--strict", "trio_sse", "tests/typing_check.py")
 
 
 @nox.session

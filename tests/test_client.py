@@ -23,11 +23,9 @@ from trio_sse import (
     SSEClient,
     SSEConfig,
     SSEConnectionError,
-    SSEDeserializationError,
     SSEProtocolError,
     SSEResponseError,
     SSESession,
-    TypedServerSentEvent,
     open_sse_session,
 )
 from trio_sse._client import CallOptions, ClientOptions
@@ -293,53 +291,6 @@ async def test_call_headers_replace_client_headers_case_insensitively(
     assert request.header("x-client") == "1"
 
 
-# -- typed events ---------------------------------------------------------------------------
-
-
-async def test_deserialize_gives_typed_events(server: SSETestServer) -> None:
-    """deserialize=json.loads turns data into objects; other fields are kept; a block
-    without data (shown retry) keeps data None rather than calling the function."""
-    server.script(
-        ScriptedResponse.events(
-            ServerSentEvent(data='{"a": 1}', event="x", id="1"),
-            "retry: 10\n\n",
-            ServerSentEvent(data="[1, 2]"),
-        )
-    )
-    async with open_sse_session(server.url, deserialize=json.loads, show_retry_events=True) as s:
-        events = await collect(s)
-    assert events == [
-        TypedServerSentEvent({"a": 1}, "x", "1"),
-        TypedServerSentEvent(None, None, "1", 10),
-        TypedServerSentEvent([1, 2], None, "1"),
-    ]
-    assert all(isinstance(ev, TypedServerSentEvent) for ev in events)
-
-
-async def test_failing_deserializer(server: SSETestServer) -> None:
-    """The good events come first; then SSEDeserializationError carrying the raw event,
-    with the deserializer's own error as the cause."""
-    server.script(
-        ScriptedResponse.events(
-            ServerSentEvent(data='{"ok": 1}', id="1"),
-            ServerSentEvent(data="not json", id="2"),
-            ServerSentEvent(data='{"ok": 3}', id="3"),
-        )
-    )
-    got: list[Any] = []
-
-    async def consume() -> None:
-        async with open_sse_session(server.url, deserialize=json.loads) as session:
-            async for ev in session:
-                got.append(ev.data)
-
-    with pytest.raises(SSEDeserializationError) as info:
-        await consume()
-    assert got == [{"ok": 1}]
-    assert info.value.event == ServerSentEvent(data="not json", id="2")
-    assert isinstance(info.value.__cause__, json.JSONDecodeError)
-
-
 # -- bad arguments fail at the call, before connecting ----------------------------------
 
 
@@ -416,6 +367,8 @@ def test_option_definitions_agree() -> None:
         "follow_redirects",
         "allow_insecure_redirects",
         "retry_strategy",
+        "deserialize",
+        "on_deserialize_error",
     }
     for name in shared:  # the same type on both sides (OpenOptions merges them)
         assert ClientOptions.__annotations__[name] == CallOptions.__annotations__[name]

@@ -80,7 +80,7 @@ async def server_log(base: str, key: str, min_entries: int = 0) -> list[dict[str
     """What /resume, /flaky or /endless logged for ``key``, read back through trio_sse
     itself; the server answers once the log has ``min_entries`` entries."""
     url = f"{base}/log?key={key}&min={min_entries}"
-    async with open_sse_session(url, deserialize=json.loads) as session:
+    async with open_sse_session(url, model=list[dict[str, Any]]) as session:
         (ev,) = await collect(session)
     assert ev.event == "log"
     entries: list[dict[str, Any]] = ev.data
@@ -268,7 +268,7 @@ async def test_post_body_is_resent_on_every_reconnect(base: str) -> None:
             f"{base}/resume?key={key}&total=4&per=2",
             method="POST",
             json=body,
-            deserialize=json.loads,
+            model=dict[str, Any],
         ) as session:
             got = await collect(session)
         log = await server_log(base, key)
@@ -343,7 +343,7 @@ async def test_leaving_early_closes_the_connection_and_the_server_notices(base: 
 
 async def test_deserialize_failure_carries_the_event(base: str) -> None:
     with trio.fail_after(SAFETY), pytest.raises(SSEDeserializationError) as info:
-        async with open_sse_session(f"{base}/events?n=2", deserialize=json.loads) as session:
+        async with open_sse_session(f"{base}/events?n=2", model=dict[str, Any]) as session:
             await collect(session)
     event = info.value.event
     assert (event.id, event.event, event.data) == ("1", "tick", event_data(1))
@@ -361,7 +361,7 @@ async def test_post_json_streams_back_typed_events(base: str) -> None:
             f"{base}/chat",
             method="POST",
             json={"prompt": "Say hi", "max_tokens": len(CHAT_WORDS)},
-            deserialize=json.loads,
+            model=dict[str, Any],
         ) as session:
             got = await collect(session)
     assert all(isinstance(ev, TypedServerSentEvent) for ev in got)

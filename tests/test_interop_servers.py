@@ -10,7 +10,6 @@ public API and assert what a user would see.
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from collections.abc import Iterator
@@ -68,7 +67,7 @@ async def collect(session: SSESession[Any]) -> list[Any]:
 async def test_json_events_arrive_typed(base: str) -> None:
     n = 6
     with trio.fail_after(SAFETY):
-        async with open_sse_session(f"{base}/events?n={n}", deserialize=json.loads) as session:
+        async with open_sse_session(f"{base}/events?n={n}", model=dict[str, Any]) as session:
             assert session.response.status_code == 200
             assert session.response.content_type == "text/event-stream"
             got = await collect(session)
@@ -130,7 +129,7 @@ async def test_server_disconnect_is_resumed_with_last_event_id(base: str, drop: 
             f"{base}/resume?total=9&per=3&drop={int(drop)}",
             max_reconnection_attempts=1,
             reconnection_time=QUICK,
-            deserialize=json.loads,
+            model=dict[str, Any],
         ) as session:
             got = await collect(session)
             stats = session.statistics()
@@ -178,7 +177,7 @@ async def test_post_json_body_is_sent_and_resent_on_reconnect(base: str) -> None
             f"{base}/resume?total=4&per=2&drop=1",
             method="POST",
             json=body,
-            deserialize=json.loads,
+            model=dict[str, Any],
         ) as session:
             got = await collect(session)
     assert [ev.id for ev in got] == ["1", "2", "3", "4"]
@@ -199,7 +198,7 @@ async def test_compressed_stream_is_decoded(base: str, coding: str) -> None:
     n = 20
     with trio.fail_after(SAFETY):
         async with open_sse_session(
-            f"{base}/gz/events?n={n}", headers={"Accept-Encoding": coding}, deserialize=json.loads
+            f"{base}/gz/events?n={n}", headers={"Accept-Encoding": coding}, model=dict[str, Any]
         ) as session:
             assert session.response.headers.get("content-encoding") == coding
             got = await collect(session)

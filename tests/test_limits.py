@@ -228,10 +228,11 @@ async def test_incoming_holds_a_small_number_of_events_whatever_their_size(
 # -- BaseExceptions in the reader (#5) ---------------------------------------------------
 
 
-def interrupting(kind: type[BaseException]) -> Callable[[str], str]:
-    """A deserialize that raises ``kind`` on the event whose data is "stop"."""
+def interrupting(kind: type[BaseException]) -> Callable[[Any, str], str]:
+    """A deserialize that raises ``kind`` on the event whose data is "stop" (used with
+    ``model=str``, so that the reader calls it on every event)."""
 
-    def deserialize(text: str) -> str:
+    def deserialize(model: Any, text: str) -> str:
         if text == "stop":
             raise kind
         return text
@@ -258,7 +259,7 @@ def test_a_base_exception_in_the_reader_leaves_block_scoped_sessions_as_itself(
     kind: type[BaseException], busy: bool
 ) -> None:
     async def consume(url: str) -> None:
-        async with SSEClient().sse(url, deserialize=interrupting(kind)) as session:
+        async with SSEClient().sse(url, model=str, deserialize=interrupting(kind)) as session:
             async for _ in session:
                 if busy:
                     await trio.sleep(10.0)  # the reader dies while the consumer sleeps
@@ -275,7 +276,7 @@ def test_a_base_exception_in_the_reader_leaves_a_started_session_as_itself(
 ) -> None:
     async def consume(url: str) -> None:
         sse_session = functools.partial(
-            SSEClient().sse_session, url, deserialize=interrupting(kind)
+            SSEClient().sse_session, url, model=str, deserialize=interrupting(kind)
         )
         async with trio.open_nursery() as nursery:
             session = await nursery.start(sse_session)

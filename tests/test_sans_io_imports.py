@@ -34,6 +34,7 @@ FORBIDDEN = {
     "_reconnect": frozenset({"trio"}),
     "_proxy": frozenset({"trio"}),
     "_retry": frozenset({"trio", "h11"}),
+    "_deserialize": frozenset({"trio", "h11", "pydantic", "msgspec"}),
 }
 
 

@@ -8,7 +8,6 @@ exception hygiene and the background (``nursery.start``) form.
 from __future__ import annotations
 
 import functools
-import json
 import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -797,7 +796,7 @@ async def test_background_session_in_the_callers_nursery(server: SSETestServer) 
     with trio.fail_after(SAFETY):
         async with trio.open_nursery() as nursery:
             session = await nursery.start(
-                functools.partial(client.sse_session, server.url, deserialize=json.loads)
+                functools.partial(client.sse_session, server.url, model=dict[str, int])
             )
             assert isinstance(session, SSESession)
             assert len(nursery.child_tasks) == 1

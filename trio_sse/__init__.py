@@ -6,6 +6,7 @@ async with trio_sse.open_sse_session("http://127.0.0.1:8080/events") as events:
 """
 
 from ._client import SSEClient, SSEConfig, open_sse_session
+from ._deserialize import Deserializer, default_deserialize
 from ._events import ServerSentEvent, TypedServerSentEvent
 from ._exceptions import (
     SSEConnectionError,
@@ -38,6 +39,7 @@ __all__ = [
     "ConnectionFailure",
     "Connector",
     "ConnectorTransport",
+    "Deserializer",
     "ExponentialBackoff",
     "Headers",
     "Origin",
@@ -63,5 +65,6 @@ __all__ = [
     "TypedServerSentEvent",
     "UnixSocketTransport",
     "__version__",
+    "default_deserialize",
     "open_sse_session",
 ]

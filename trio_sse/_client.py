@@ -14,11 +14,12 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar, overload
 
 import trio
 
 from ._decoders import DEFAULT_ACCEPT_ENCODING
+from ._deserialize import Deserializer, EventTyper, check_model, default_deserialize
 from ._events import ServerSentEvent, TypedServerSentEvent
 from ._parser import DEFAULT_MAX_EVENT_SIZE, check_last_event_id
 from ._proxy_transport import build_transport
@@ -61,12 +62,13 @@ OnError = Callable[[ConnectionFailure, "float | None"], object]
 """``on_error(failure, retry_in)``: called in the reader task for each failure, before
 the reconnection delay (``retry_in`` seconds; None when the session ends with it)."""
 StaticHeaders = Mapping[str, str] | Iterable[tuple[str, str]] | None
+DeserializeErrors = Literal["raise", "skip"]
 
 
 class CallOptions(TypedDict, total=False):
     """The per-call keywords of ``SSEClient.sse`` and ``SSEClient.sse_session`` (and of
-    ``open_sse_session``), besides ``url`` and ``deserialize``: the one definition both
-    mypy and the runtime check read. An option left out takes the client's value."""
+    ``open_sse_session``), besides ``url`` and ``model``: the one definition both mypy
+    and the runtime check read. An option left out takes the client's value."""
 
     scheme: str | None  # with host/port/path instead of a URL
     host: str | None
@@ -86,6 +88,8 @@ class CallOptions(TypedDict, total=False):
     on_open: OnOpen | None  # called with the response each time a stream opens
     on_error: OnError | None  # called with each failure and the delay before the next try
     retry_strategy: RetryStrategy | None  # the last word on each failure: stop, or when
+    deserialize: Deserializer  # (type, text) -> object, Ktor's (TypeInfo, String) -> Any
+    on_deserialize_error: DeserializeErrors
 
 
 class ClientOptions(TypedDict, total=False):
@@ -111,6 +115,8 @@ class ClientOptions(TypedDict, total=False):
     on_error: OnError | None
     retry_strategy: RetryStrategy | None
     accept_encoding: str | None
+    deserialize: Deserializer
+    on_deserialize_error: DeserializeErrors
 
 
 class OpenOptions(ClientOptions, CallOptions, total=False):
@@ -190,6 +196,8 @@ class SSEConfig:
     accept_encoding: str | None = DEFAULT_ACCEPT_ENCODING
     """Sent as Accept-Encoding: ``gzip, deflate`` plus ``br`` and ``zstd`` when their
     decoders are installed; None sends none. A user Accept-Encoding header wins."""
+    deserialize: Deserializer = default_deserialize
+    on_deserialize_error: DeserializeErrors = "raise"
 
     def __post_init__(self) -> None:
         _check_seconds("reconnection_time", self.reconnection_time, optional=False)
@@ -216,6 +224,10 @@ class SSEConfig:
         _check_callback("on_open", self.on_open)
         _check_callback("on_error", self.on_error)
         _check_callback("retry_strategy", self.retry_strategy)
+        if not callable(self.deserialize):
+            raise TypeError("deserialize must be a function of (type, text)")
+        if self.on_deserialize_error not in ("raise", "skip"):
+            raise ValueError("on_deserialize_error must be 'raise' or 'skip'")
 
 
 def _check_callback(name: str, callback: object) -> None:
@@ -294,6 +306,8 @@ class SSEClient:
         on_error: OnError | None = None,
         retry_strategy: RetryStrategy | None = None,
         accept_encoding: str | None = DEFAULT_ACCEPT_ENCODING,
+        deserialize: Deserializer = default_deserialize,
+        on_deserialize_error: DeserializeErrors = "raise",
     ) -> None:
         self.config = SSEConfig(
             reconnection_time=reconnection_time,
@@ -316,6 +330,8 @@ class SSEClient:
             on_error=on_error,
             retry_strategy=retry_strategy,
             accept_encoding=accept_encoding,
+            deserialize=deserialize,
+            on_deserialize_error=on_deserialize_error,
         )
         # The environment is read now, once: a client behaves the same all its life.
         self.transport: Transport = build_transport(
@@ -331,7 +347,7 @@ class SSEClient:
         self,
         url: str | None = None,
         *,
-        deserialize: None = None,
+        model: None = None,
         **options: Unpack[CallOptions],
     ) -> AbstractAsyncContextManager[SSESession[ServerSentEvent]]: ...
 
@@ -340,15 +356,51 @@ class SSEClient:
         self,
         url: str | None = None,
         *,
-        deserialize: Callable[[str], T],
+        model: type[T],
         **options: Unpack[CallOptions],
     ) -> AbstractAsyncContextManager[SSESession[TypedServerSentEvent[T]]]: ...
+
+    @overload
+    def sse(
+        self,
+        url: str | None = None,
+        *,
+        model: dict[str, type],  # a dict literal: mypy joins its values, no union
+        **options: Unpack[CallOptions],
+    ) -> AbstractAsyncContextManager[SSESession[TypedServerSentEvent[Any] | ServerSentEvent]]: ...
+
+    @overload
+    def sse(
+        self,
+        url: str | None = None,
+        *,
+        model: Mapping[str, type[T]],
+        **options: Unpack[CallOptions],
+    ) -> AbstractAsyncContextManager[SSESession[TypedServerSentEvent[T] | ServerSentEvent]]: ...
+
+    @overload
+    def sse(
+        self,
+        url: str | None = None,
+        *,
+        model: Mapping[str, Any],
+        **options: Unpack[CallOptions],
+    ) -> AbstractAsyncContextManager[SSESession[TypedServerSentEvent[Any] | ServerSentEvent]]: ...
+
+    @overload
+    def sse(
+        self,
+        url: str | None = None,
+        *,
+        model: Any,
+        **options: Unpack[CallOptions],
+    ) -> AbstractAsyncContextManager[SSESession[TypedServerSentEvent[Any]]]: ...
 
     def sse(
         self,
         url: str | None = None,
         *,
-        deserialize: Callable[[str], Any] | None = None,
+        model: Any = None,
         **options: Unpack[CallOptions],
     ) -> AbstractAsyncContextManager[SSESession[Any]]:
         """Open a session for the duration of an ``async with`` block.
@@ -357,34 +409,42 @@ class SSEClient:
         attempts if reconnection is on) and raises if it refuses; leaving closes
         the connection at once, whether or not all events were read. The keywords
         are those of CallOptions; an unknown one is a TypeError here.
+
+        Events are ServerSentEvent unless ``model`` asks for typed ones: with a type,
+        every event is a TypedServerSentEvent whose ``data`` is built by ``deserialize``
+        (JSON into dataclasses, TypedDicts, containers, pydantic models, msgspec
+        Structs by default); with a mapping from event type to type (the default type
+        is "message"), events of those types are typed and the others left as they
+        are. For mypy to see the union of a mapping's types, give the mapping a type:
+        ``MODELS: Mapping[str, type[A] | type[B]] = {"a": A, "b": B}``.
         """
         _check_keywords("SSEClient.sse", options, _CALL_OPTIONS)
-        session_options = self._session_options(url, deserialize, options)
+        session_options = self._session_options(url, model, options)
         return _session_scope(SSESession[Any](session_options))
 
     async def sse_session(
         self,
         url: str | None = None,
         *,
-        deserialize: Callable[[str], Any] | None = None,
+        model: Any = None,
         task_status: trio.TaskStatus[SSESession[Any]] = trio.TASK_STATUS_IGNORED,
         **options: Unpack[CallOptions],
     ) -> None:
         """The reading task of an open session, for ``session = await nursery.start(...)``.
 
         ``nursery.start`` passes positional arguments only: use ``functools.partial``
-        for options (those of CallOptions). The task returns when the stream ends or
-        ``session.aclose()`` is called; errors after the start are raised to the
-        session's consumer, so they never tear down your nursery.
+        for ``model`` (as in ``sse``) and the options (those of CallOptions). The task
+        returns when the stream ends or ``session.aclose()`` is called; errors after the
+        start are raised to the session's consumer, so they never tear down your nursery.
         """
         _check_keywords("SSEClient.sse_session", options, _CALL_OPTIONS)
-        session_options = self._session_options(url, deserialize, options)
+        session_options = self._session_options(url, model, options)
         await SSESession[Any](session_options).run(task_status)
 
     def _session_options(
         self,
         url: str | None,
-        deserialize: Callable[[str], Any] | None,
+        model: Any,
         options: CallOptions,
     ) -> SessionOptions:
         """The call's options merged over the client's and validated (the keywords
@@ -395,8 +455,11 @@ class SSEClient:
         }
         if overrides:
             config = replace(config, **overrides)
-        if deserialize is not None and not callable(deserialize):
-            raise TypeError("deserialize must be a callable taking the data string")
+        typer = None
+        if model is not None:
+            check_model(model, config.deserialize)
+            skip = config.on_deserialize_error == "skip"
+            typer = EventTyper(model, config.deserialize, skip=skip)
         last_event_id = options.get("last_event_id")
         check_last_event_id(last_event_id)
         if last_event_id is not None and (bad := unsendable_id_character(last_event_id)):
@@ -434,7 +497,8 @@ class SSEClient:
             read_timeout=config.read_timeout,
             connect_timeout=config.connect_timeout,
             transport=self.transport,
-            deserialize=deserialize,
+            deserialize=config.deserialize,
+            typer=typer,
             headers_sources=tuple(sources),
             on_open=config.on_open,
             on_error=config.on_error,
@@ -523,7 +587,7 @@ def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
 def open_sse_session(
     url: str | None = None,
     *,
-    deserialize: None = None,
+    model: None = None,
     **options: Unpack[OpenOptions],
 ) -> AbstractAsyncContextManager[SSESession[ServerSentEvent]]: ...
 
@@ -532,21 +596,57 @@ def open_sse_session(
 def open_sse_session(
     url: str | None = None,
     *,
-    deserialize: Callable[[str], T],
+    model: type[T],
     **options: Unpack[OpenOptions],
 ) -> AbstractAsyncContextManager[SSESession[TypedServerSentEvent[T]]]: ...
+
+
+@overload
+def open_sse_session(
+    url: str | None = None,
+    *,
+    model: dict[str, type],  # a dict literal: mypy joins its values, no union
+    **options: Unpack[OpenOptions],
+) -> AbstractAsyncContextManager[SSESession[TypedServerSentEvent[Any] | ServerSentEvent]]: ...
+
+
+@overload
+def open_sse_session(
+    url: str | None = None,
+    *,
+    model: Mapping[str, type[T]],
+    **options: Unpack[OpenOptions],
+) -> AbstractAsyncContextManager[SSESession[TypedServerSentEvent[T] | ServerSentEvent]]: ...
+
+
+@overload
+def open_sse_session(
+    url: str | None = None,
+    *,
+    model: Mapping[str, Any],
+    **options: Unpack[OpenOptions],
+) -> AbstractAsyncContextManager[SSESession[TypedServerSentEvent[Any] | ServerSentEvent]]: ...
+
+
+@overload
+def open_sse_session(
+    url: str | None = None,
+    *,
+    model: Any,
+    **options: Unpack[OpenOptions],
+) -> AbstractAsyncContextManager[SSESession[TypedServerSentEvent[Any]]]: ...
 
 
 def open_sse_session(
     url: str | None = None,
     *,
-    deserialize: Callable[[str], Any] | None = None,
+    model: Any = None,
     **options: Unpack[OpenOptions],
 ) -> AbstractAsyncContextManager[SSESession[Any]]:
     """``async with open_sse_session(url, **options) as events: async for ev in events``.
 
-    Shorthand for ``SSEClient(**client_options).sse(url, **call_options)``: options
-    are the keyword arguments of SSEClient and of SSEClient.sse (OpenOptions).
+    Shorthand for ``SSEClient(**client_options).sse(url, model=model, **call_options)``:
+    options are the keyword arguments of SSEClient and of SSEClient.sse (OpenOptions).
     """
     _check_keywords("open_sse_session", options, _OPEN_OPTIONS)
     client_options: dict[str, Any] = {}
@@ -554,7 +654,7 @@ def open_sse_session(
     for name, value in options.items():
         (client_options if name in _CLIENT_ONLY else call_options)[name] = value
     client = SSEClient(**client_options)
-    return client.sse(url, deserialize=deserialize, **call_options)
+    return client.sse(url, model=model, **call_options)
 
 
 _OPEN_OPTIONS = frozenset(OpenOptions.__optional_keys__)

@@ -6,7 +6,7 @@ kept as ``__cause__``; users never need to catch a dependency's exception type.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._events import ServerSentEvent
@@ -89,8 +89,10 @@ class SSETimeoutError(SSEConnectionError):
 
 
 class SSEDeserializationError(SSEError):
-    """The session's ``deserialize`` function failed on an event; ``event`` is that event."""
+    """An event's data does not fit the type asked for; ``event`` is that event as it
+    came (a ServerSentEvent), or None when raised by ``SSESession.deserialize``, which
+    sees only the text. The deserializer's own error is the ``__cause__``."""
 
-    def __init__(self, message: str, event: Any) -> None:
+    def __init__(self, message: str, event: ServerSentEvent | None) -> None:
         super().__init__(message)
         self.event = event

@@ -20,11 +20,11 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, NoReturn, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar, overload
 
 import trio
 
-from ._events import ServerSentEvent, TypedServerSentEvent
+from ._deserialize import Deserializer, EventTyper
 from ._exceptions import (
     SSEConnectionError,
     SSEDeserializationError,
@@ -73,6 +73,7 @@ CHECKPOINT_BYTES = 64 * 1024
 ERROR_BODY_TIMEOUT = 2.0  # seconds to collect the body of a rejected response
 
 EventT = TypeVar("EventT")
+T = TypeVar("T")
 
 
 class SessionState(enum.Enum):
@@ -114,7 +115,8 @@ class SessionOptions:
     read_timeout: float | None
     connect_timeout: float | None
     transport: Transport  # opens each connection's byte stream (TCP/TLS, proxy, socket)
-    deserialize: Callable[[str], Any] | None
+    deserialize: Deserializer  # Ktor's (TypeInfo, String) -> Any, for deserialize()
+    typer: EventTyper | None  # the call asked for typed events (``model``)
     headers_sources: tuple[HeadersSource, ...] = ()  # awaited before every attempt
     follow_redirects: bool = True
     allow_insecure_redirects: bool = False  # https -> http
@@ -248,6 +250,27 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             reconnection_attempts=self._policy.attempts,
             last_error=self._last_error,
         )
+
+    @overload
+    def deserialize(self, model: type[T], data: str | None) -> T | None: ...
+    @overload
+    def deserialize(self, model: Any, data: str | None) -> Any: ...
+
+    def deserialize(self, model: Any, data: str | None) -> Any:
+        """Ktor's ``deserialize<T>(event.data)``: ``data`` built into ``model`` by the
+        client's (or call's) ``deserialize`` function; None stays None.
+
+        For choosing the type per event, e.g. by ``ev.event``. A failure is an
+        SSEDeserializationError with the function's error as ``__cause__`` (its
+        ``event`` is None: only the text is known here); the stream goes on.
+        """
+        if data is None:
+            return None
+        try:
+            return self._options.deserialize(model, data)
+        except Exception as exc:
+            name = getattr(model, "__name__", None) or repr(model)
+            raise SSEDeserializationError(f"data does not fit {name}: {exc}", None) from exc
 
     def __aiter__(self) -> SSESession[EventT]:
         return self
@@ -634,18 +657,12 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             unscheduled = 0
 
     async def _deliver(self, events: list[Any], on_block: Callable[[], None]) -> None:
-        """Hand one read's events to the consumer; a failing ``deserialize`` ends the
-        stream only after the good events before it were delivered."""
+        """Hand one read's events to the consumer. With a ``model``, an event whose data
+        does not fit ends the stream after the good events before it were delivered
+        (or is skipped and logged, with ``on_deserialize_error="skip"``)."""
         failure: SSEDeserializationError | None = None
-        deserialize = self._options.deserialize
-        if deserialize is not None:
-            typed: list[Any] = []
-            try:
-                for event in events:
-                    typed.append(_typed(event, deserialize))
-            except SSEDeserializationError as exc:
-                failure = exc
-            events = typed
+        if self._options.typer is not None:
+            events, failure = self._options.typer.type_events(events)
         try:
             if events:
                 await self._handoff.put(events, on_block)
@@ -715,13 +732,3 @@ def _proxy_refused(
         f"proxy {forwarding.proxy} refused to forward the request to {request.url}: {status}",
         status_code=response.status_code,
     )
-
-
-def _typed(event: ServerSentEvent, deserialize: Callable[[str], Any]) -> TypedServerSentEvent[Any]:
-    data: Any = event.data
-    if data is not None:
-        try:
-            data = deserialize(data)
-        except Exception as exc:
-            raise SSEDeserializationError(f"cannot deserialize event data: {exc}", event) from exc
-    return TypedServerSentEvent(data, event.event, event.id, event.retry, event.comments)

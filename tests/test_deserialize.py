@@ -1,0 +1,225 @@
+"""The default deserializer (sans-IO): JSON text into the type asked for, checked."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, Optional, TypedDict, Union
+
+import msgspec
+import pydantic
+import pytest
+import typing_extensions
+from hypothesis import given
+from hypothesis import strategies as st
+
+from trio_sse._deserialize import default_deserialize
+
+
+@dataclass(frozen=True)
+class Address:
+    city: str
+    zip: int
+
+
+@dataclass(frozen=True)
+class Customer:
+    name: str
+    address: Address
+    tags: list[str] = field(default_factory=list)
+    score: float = 0.0
+    nickname: str | None = None
+
+
+@dataclass
+class Node:
+    value: int
+    children: list[Node]
+
+
+class Color(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class _OrderHead(TypedDict):
+    id: int
+    lines: list[tuple[str, int]]
+
+
+class Order(_OrderHead, total=False):
+    note: str
+
+
+class Ping(typing_extensions.TypedDict):  # typing_extensions' own class, NotRequired
+    seq: int
+    tag: typing_extensions.NotRequired[str]
+
+
+class PydanticItem(pydantic.BaseModel):
+    sku: str
+    qty: int
+
+
+class MsgspecItem(msgspec.Struct):
+    sku: str
+    qty: int
+
+
+@dataclass
+class Basket:
+    owner: Customer
+    pydantic_items: list[PydanticItem]
+    msgspec_item: MsgspecItem
+
+
+CUSTOMER_JSON = '{"name": "Ada", "address": {"city": "London", "zip": 1}, "extra": true}'
+
+
+def test_nested_dataclasses_with_defaults() -> None:
+    """Nested dataclasses are built; absent fields take their defaults; keys the class
+    does not know are ignored (servers add fields)."""
+    assert default_deserialize(Customer, CUSTOMER_JSON) == Customer("Ada", Address("London", 1))
+    text = '{"name": "B", "address": {"city": "X", "zip": 2}, "tags": ["a"], "score": 3}'
+    got = default_deserialize(Customer, text)
+    assert got == Customer("B", Address("X", 2), ["a"], 3.0)
+    assert type(got.score) is float  # a JSON integer where a float is declared
+
+
+def test_recursive_dataclass() -> None:
+    text = '{"value": 1, "children": [{"value": 2, "children": []}]}'
+    assert default_deserialize(Node, text) == Node(1, [Node(2, [])])
+
+
+@pytest.mark.parametrize(
+    ("model", "text", "where"),
+    [
+        (Customer, '{"name": "A"}', "Customer needs 'address'"),
+        (Customer, '{"name": 5, "address": {"city": "X", "zip": 1}}', "at $.name: expected a str"),
+        (Customer, '{"name": "A", "address": {"city": "X", "zip": "1"}}', "at $.address.zip"),
+        (Customer, '{"name": "A", "address": {"city": "X", "zip": 1.5}}', "expected an integer"),
+        (Customer, '{"name": "A", "address": {"city": "X", "zip": true}}', "expected an integer"),
+        (Customer, "[1]", "expected an object for Customer"),
+        (Order, '{"id": 1, "lines": [["a", 1, 2]]}', "at $.lines[0]"),
+        (Order, '{"lines": []}', "Order needs 'id'"),
+        (list[int], "[1, null]", "at $[1]"),
+        (dict[str, int], '{"a": "b"}', "at $.a"),
+        (Literal["a", "b"], '"c"', "expected one of"),
+        (Literal[1], "true", "expected one of"),
+        (Color, '"green"', "is not a Color"),
+        (int | str, "[]", "expected a value of"),
+        (bool, "1", "expected a boolean"),
+        (float, '"1"', "expected a number"),
+        (type(None), "0", "expected null"),
+    ],
+)
+def test_values_that_do_not_fit_say_where(model: Any, text: str, where: str) -> None:
+    """A value of the wrong shape is a ValueError naming the path and what was expected."""
+    with pytest.raises(ValueError, match=re.escape(where)):
+        default_deserialize(model, text)
+
+
+def test_bad_json_is_a_value_error() -> None:
+    with pytest.raises(json.JSONDecodeError):
+        default_deserialize(Customer, "{not json")
+
+
+def test_typeddicts_containers_unions_literals_enums() -> None:
+    order = default_deserialize(Order, '{"id": 7, "lines": [["a", 2]], "other": 1}')
+    assert order == {"id": 7, "lines": [("a", 2)]}  # unknown keys dropped
+    assert default_deserialize(Order, '{"id": 1, "lines": [], "note": "x"}')["note"] == "x"
+    assert default_deserialize(Ping, '{"seq": 1}') == {"seq": 1}
+    with pytest.raises(ValueError, match="Ping needs 'seq'"):
+        default_deserialize(Ping, '{"tag": "x"}')
+    assert default_deserialize(list[int], "[1, 2]") == [1, 2]
+    assert default_deserialize(tuple[int, ...], "[1, 2]") == (1, 2)
+    assert default_deserialize(set[str], '["a", "a"]') == {"a"}
+    assert default_deserialize(frozenset[int], "[1]") == frozenset({1})
+    assert default_deserialize(Sequence[int], "[1]") == [1]
+    assert default_deserialize(Mapping[str, list[int]], '{"a": [1]}') == {"a": [1]}
+    assert default_deserialize(dict, '{"a": [1]}') == {"a": [1]}
+    assert default_deserialize(list, "[1, {}]") == [1, {}]
+    assert default_deserialize(Optional[int], "null") is None  # noqa: UP045 (the old spelling)
+    assert default_deserialize(Union[int, str], '"x"') == "x"  # noqa: UP007
+    assert default_deserialize(int | list[int], "[3]") == [3]
+    assert default_deserialize(Literal["a", "b"], '"b"') == "b"
+    assert default_deserialize(Color, '"red"') is Color.RED
+    assert default_deserialize(Annotated[int, "meta"], "5") == 5
+    assert default_deserialize(Any, '{"a": null}') == {"a": None}
+    assert default_deserialize(object, "1.5") == 1.5
+
+
+def test_str_gets_the_text_as_it_is() -> None:
+    """``str`` is the raw data, not a JSON string: SSE data is text first."""
+    assert default_deserialize(str, "plain text, not JSON") == "plain text, not JSON"
+
+
+def test_pydantic_and_msgspec_models_use_their_own_library() -> None:
+    """pydantic models and msgspec Structs are validated by their libraries, also nested
+    inside a dataclass; their errors are ValueErrors (or msgspec's own)."""
+    item = '{"sku": "x", "qty": 2}'
+    assert default_deserialize(PydanticItem, item) == PydanticItem(sku="x", qty=2)
+    assert default_deserialize(MsgspecItem, item) == MsgspecItem(sku="x", qty=2)
+    basket = default_deserialize(
+        Basket,
+        '{"owner": ' + CUSTOMER_JSON + ', "pydantic_items": [' + item + "], "
+        '"msgspec_item": ' + item + "}",
+    )
+    assert basket.pydantic_items == [PydanticItem(sku="x", qty=2)]
+    assert basket.msgspec_item == MsgspecItem(sku="x", qty=2)
+    with pytest.raises(pydantic.ValidationError):
+        default_deserialize(PydanticItem, '{"sku": "x", "qty": "many"}')
+    with pytest.raises(msgspec.ValidationError):
+        default_deserialize(MsgspecItem, '{"sku": "x", "qty": "many"}')
+
+
+def test_pydantic_and_msgspec_are_never_imported_by_the_library() -> None:
+    """Optional: the library only uses them when the caller's model already did."""
+    code = (
+        "import sys, trio_sse, trio_sse._deserialize as d; "
+        "d.default_deserialize(list[int], '[1]'); "
+        "assert 'pydantic' not in sys.modules and 'msgspec' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [dict[int, str], bytes, complex, type("Plain", (), {})],
+    ids=lambda m: repr(m),
+)
+def test_types_it_cannot_build_are_a_type_error(model: Any) -> None:
+    with pytest.raises(TypeError, match=r"cannot build|JSON object keys"):
+        default_deserialize(model, "{}")
+
+
+@dataclass
+class Row:
+    n: int
+    ratio: float
+    label: str | None
+    flags: list[bool]
+    inner: Address | None
+
+
+ROWS = st.builds(
+    Row,
+    n=st.integers(),
+    ratio=st.floats(allow_nan=False, allow_infinity=False),
+    label=st.none() | st.text(),
+    flags=st.lists(st.booleans()),
+    inner=st.none() | st.builds(Address, city=st.text(), zip=st.integers()),
+)
+
+
+@given(ROWS)
+def test_dataclass_round_trip(row: Row) -> None:
+    """Whatever a dataclass dumps to JSON comes back equal."""
+    text = json.dumps(dataclasses.asdict(row))
+    assert default_deserialize(Row, text) == row
