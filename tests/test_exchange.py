@@ -22,7 +22,7 @@ from tests.http_helpers import (
     split_at,
 )
 from trio_sse import SSEConnectionError, SSEProtocolError
-from trio_sse._exchange import ERROR_BODY_LIMIT, HTTPExchange
+from trio_sse._exchange import ERROR_BODY_LIMIT, HTTPExchange, Phase
 
 
 @pytest.mark.parametrize("mode", ["whole", "bytes", "threes"])
@@ -343,3 +343,25 @@ def test_arbitrary_bytes_only_raise_sse_errors(
     except (SSEProtocolError, SSEConnectionError):
         pass
     assert isinstance(exchange.read_error_body(), bytes)
+
+
+def test_phases() -> None:
+    """HEAD until the head is read, BODY until next_body has returned all of it, then
+    COMPLETE; any error is FAILED for good."""
+    exchange = HTTPExchange(GET)
+    assert exchange.phase is Phase.HEAD
+    data = framed("length", EVENTS)
+    exchange.feed(data[:-3])
+    assert exchange.next_head() is not None
+    assert exchange.phase is Phase.BODY
+    assert exchange.next_body() == EVENTS[:-3]
+    exchange.feed(data[-3:])
+    assert exchange.next_body() == EVENTS[-3:]
+    assert exchange.phase is Phase.BODY  # the end is seen when next_body says b""
+    assert exchange.next_body() == b""
+    assert exchange.phase is Phase.COMPLETE
+    broken = HTTPExchange(GET)
+    broken.feed(b"garbage\r\n\r\n")
+    with pytest.raises(SSEProtocolError):
+        broken.next_head()
+    assert broken.phase is Phase.FAILED

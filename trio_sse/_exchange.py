@@ -42,8 +42,7 @@ class Phase(enum.Enum):
     """Where an exchange is in reading its response (as h11's and wsproto's states)."""
 
     HEAD = "head"  # reading the response head (1xx responses skipped)
-    BODY = "body"  # the head is read; the body's framing has not ended
-    BODY_ENDED = "body ended"  # the framing ended; the decoder may still hold output
+    BODY = "body"  # the head is read; the body has not all been returned
     COMPLETE = "complete"  # the body ended cleanly and next_body returned all of it
     FAILED = "failed"  # an error was raised; every later call raises it again
 
@@ -229,19 +228,16 @@ class HTTPExchange:
     def _read_body(self, limit: int) -> bytes:
         if self._phase is Phase.HEAD and not self._read_head():
             return b""
-        while self._phase is Phase.BODY or self._phase is Phase.BODY_ENDED:
+        while self._phase is Phase.BODY:
             out = self._decode(limit)
             if out:
                 self._remember(out)
                 return out
-            if self._phase is Phase.BODY_ENDED:
-                self._end_body()
-                break
             data = self._unframe()
             if data:
                 self._decoder.feed(data)
             elif self._framing.done:
-                self._phase = Phase.BODY_ENDED
+                self._end_body()  # the decoder was just drained: this is the end
             else:
                 break
         return b""
