@@ -6,6 +6,7 @@ proxy environment variables read as curl and httpx read them."""
 from __future__ import annotations
 
 import base64
+import os
 import socket
 import ssl
 
@@ -385,3 +386,13 @@ def test_the_proxy_password_stays_out_of_reprs() -> None:
 
 def test_proxy_server_helper_urls() -> None:
     assert ProxyServer(port=1).url_with("a", "b") == "http://a:b@127.0.0.1:1"
+
+
+def test_the_machines_proxy_variables_are_cleared_for_every_test() -> None:
+    """conftest's autouse fixture: a proxy set on the CI machine reroutes nothing here."""
+    from tests.conftest import PROXY_VARIABLES
+
+    for name in PROXY_VARIABLES:
+        assert name not in os.environ
+        assert name.lower() not in os.environ
+    assert isinstance(SSEClient().transport, TCPTransport)
