@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from tests.proxy_server import open_proxy_server
 from trio_sse import ServerSentEvent
 from trio_sse.__main__ import main
 from trio_sse.testing import ScriptedResponse, SSETestServer
@@ -105,3 +106,26 @@ def test_stream_rejects_a_count_below_one(count: str, capsys: pytest.CaptureFixt
         main(["stream", "http://127.0.0.1:1/", "-n", count])
     assert info.value.code == 2
     assert "at least 1" in capsys.readouterr().err
+
+
+async def test_stream_through_a_proxy(
+    server: SSETestServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--proxy URL`` as curl's -x: the request goes to the proxy in absolute form."""
+    server.script(ScriptedResponse.events(ServerSentEvent(data="via proxy")))
+    async with open_proxy_server() as proxy:
+        with trio.fail_after(10):
+            assert await run_main("stream", server.url, "--proxy", proxy.url) == 0
+    assert "data: via proxy" in capsys.readouterr().out
+    assert [r.target for r in proxy.requests] == [server.url]
+
+
+def test_stream_rejects_a_bad_proxy(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["stream", "http://127.0.0.1:1/", "--proxy", "socks5://p:1"]) == 2
+    assert "socks5" in capsys.readouterr().err
+
+
+def test_stream_over_a_missing_unix_socket(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--unix-socket PATH``: nothing listening there is a connection error (status 1)."""
+    assert main(["stream", "http://localhost/", "--unix-socket", "/nonexistent/sse.sock"]) == 1
+    assert "/nonexistent/sse.sock" in capsys.readouterr().err

@@ -39,6 +39,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="reconnection attempts per outage (default 0)",
     )
     stream.add_argument("--read-timeout", type=float, default=None)
+    stream.add_argument(
+        "--proxy", default=None, metavar="URL", help="http://[user:pass@]host:port (as curl -x)"
+    )
+    stream.add_argument(
+        "--unix-socket", default=None, metavar="PATH", help="connect to this Unix socket"
+    )
     stream.add_argument("--comments", action="store_true", help="show comment-only blocks")
     stream.add_argument("-n", "--max-events", type=_positive_int, default=None, metavar="N")
     return parser.parse_args(argv)
@@ -92,6 +98,8 @@ async def _stream(args: argparse.Namespace) -> None:
         max_reconnection_attempts=args.reconnect,
         read_timeout=args.read_timeout,
         show_comment_events=args.comments,
+        proxy=args.proxy,
+        uds=args.unix_socket,
     )
     count = 0
     async with client.sse(args.url, last_event_id=args.last_event_id) as session:
