@@ -11,7 +11,17 @@ from typing import Any, TypedDict
 import trio
 from typing_extensions import assert_type
 
-from trio_sse import ServerSentEvent, SSEClient, SSESession, TypedServerSentEvent, open_sse_session
+from trio_sse import (
+    ConnectionFailure,
+    ExponentialBackoff,
+    Origin,
+    ServerSentEvent,
+    SSEClient,
+    SSESession,
+    TypedServerSentEvent,
+    UnixSocketTransport,
+    open_sse_session,
+)
 
 
 @dataclass
@@ -90,3 +100,32 @@ async def background(client: SSEClient, url: str) -> None:
     async with trio.open_nursery() as nursery:
         session = await nursery.start(client.sse_session, url)
         await session.aclose()
+
+
+async def deployment_options(url: str) -> None:
+    """Headers functions, retry strategies, callbacks and connectors type-check as the
+    docs show them."""
+
+    async def token() -> dict[str, str]:
+        return {"Authorization": "Bearer t"}
+
+    def strategy(failure: ConnectionFailure, delay: float | None) -> float | None:
+        return None if failure.unhealthy_for > 600 else delay
+
+    async def connect(origin: Origin) -> trio.abc.Stream:
+        return await trio.open_tcp_stream(origin.host, origin.port)
+
+    client = SSEClient(
+        headers=token,
+        retry_strategy=strategy,
+        on_open=lambda response: print(response.status_code),
+        on_error=lambda failure, retry_in: print(failure.attempt, retry_in),
+        transport=connect,
+        backoff=ExponentialBackoff(maximum=10.0),
+        accept_encoding=None,
+    )
+    async with client.sse(url, headers=token, retry_strategy=strategy) as session:
+        assert_type(session, SSESession[ServerSentEvent])
+    SSEClient(proxy="http://127.0.0.1:3128", trust_env=False)
+    SSEClient(uds="/run/app.sock")
+    SSEClient(transport=UnixSocketTransport("/run/app.sock"))

@@ -394,7 +394,9 @@ class SSETestServer:
     def connector(self) -> Callable[[Any], Awaitable[trio.abc.Stream]]:
         """A connector for ``SSEClient(transport=server.connector())``: each connection
         reaches this server through an in-memory stream pair, with no socket at all
-        (use :attr:`url` for the URL; the connector ignores where it points)."""
+        (use :attr:`url` for the URL; the connector ignores where it points). The stream
+        is plain: with an ``ssl_context`` the server expects TLS, which a connector of
+        your own must then start on the client end."""
 
         async def connect(origin: Any) -> trio.abc.Stream:
             if self._nursery is None:
