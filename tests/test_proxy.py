@@ -396,3 +396,30 @@ def test_the_machines_proxy_variables_are_cleared_for_every_test() -> None:
         assert name not in os.environ
         assert name.lower() not in os.environ
     assert isinstance(SSEClient().transport, TCPTransport)
+
+
+async def test_reconnects_go_through_the_proxy_again(
+    server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext
+) -> None:
+    """A lost stream behind a proxy: the reconnect opens a new tunnel, resumes from the
+    last event ID, and the proxy's credentials go with every CONNECT."""
+    async with (
+        open_sse_test_server(ssl_context=server_ssl_context) as origin,
+        open_proxy_server(credentials=("bob", "pw")) as proxy,
+    ):
+        origin.script(
+            ScriptedResponse.events(ServerSentEvent(data="1", id="a"), end="truncate"),
+            ScriptedResponse.events(ServerSentEvent(data="2", id="b")),
+            ScriptedResponse(status=204, headers=(), framing="close"),
+        )
+        client = SSEClient(
+            proxy=proxy.url_with("bob", "pw"),
+            ssl_context=client_ssl_context,
+            max_reconnection_attempts=2,
+            reconnection_time=0,
+        )
+        async with client.sse(f"https://localhost:{origin.port}/") as session:
+            assert [ev.data async for ev in session] == ["1", "2"]
+    assert [r.method for r in proxy.requests] == ["CONNECT"] * 3
+    assert all(r.header("proxy-authorization") for r in proxy.requests)
+    assert [r.header("last-event-id") for r in origin.requests] == [None, "a", "b"]
