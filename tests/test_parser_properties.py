@@ -64,6 +64,7 @@ def reference_parse(
     show_retry_events: bool = False,
     last_event_id: str | None = None,
     max_event_size: int | None = None,
+    own_ids: bool = False,
 ) -> Reference:
     """Interpret a complete body the way the standard describes it, one character at a time.
 
@@ -100,6 +101,7 @@ def reference_parse(
     committed_id = id_buffer
     retry: int | None = None
     block = _Block()
+    block_id: str | None = None  # the value of the current block's own id line
 
     def too_big(size: int) -> bool:
         return max_event_size is not None and size > max_event_size
@@ -110,6 +112,8 @@ def reference_parse(
         if line == "":
             # "dispatch the event": the last event ID is committed even if nothing fires.
             committed_id = id_buffer
+            event_id = block_id if own_ids else id_buffer or None
+            block_id = None
             comments = "\n".join(block.comments) if block.comments else None
             if block.data != "":
                 data: str | None = block.data[:-1] if block.data.endswith("\n") else block.data
@@ -121,9 +125,7 @@ def reference_parse(
                 block = _Block()
                 continue
             events.append(
-                ServerSentEvent(
-                    data, block.event_type or None, id_buffer or None, block.retry, comments
-                )
+                ServerSentEvent(data, block.event_type or None, event_id, block.retry, comments)
             )
             block = _Block()
             continue
@@ -147,7 +149,7 @@ def reference_parse(
             block.event_type = value
         elif name == "id":
             if "\0" not in value:
-                id_buffer = value
+                id_buffer = block_id = value
         elif name == "retry" and value and all(c in "0123456789" for c in value):
             digits = value.lstrip("0") or "0"
             ms = RETRY_CAP if len(digits) > 19 else min(int(digits), RETRY_CAP)
@@ -431,6 +433,41 @@ def test_token_streams_in_any_grouping(
     bounds = sorted({0, len(blocks), *cuts})
     groups = [b"".join(blocks[a:b]) for a, b in itertools.pairwise(bounds)]
     assert feed(groups, **options) == expected
+
+
+@PROPERTY_SETTINGS
+@given(
+    blocks=st.one_of(token_streams(), BODIES.map(lambda body: [body])),
+    sizes=SIZES,
+    show_comment_events=st.booleans(),
+    show_retry_events=st.booleans(),
+    last_event_id=LAST_EVENT_IDS,
+)
+@example(
+    [b"id: 1\ndata: a\n\n", b"id: 1\n", b"data: b\n\n", b"data: c\n\n"], [100], False, False, None
+)
+@example([b"id: 7\n\n", b"data: a\n\n", b"id\n: c\n\n"], [1], True, False, "5")
+def test_own_ids_match_reference(
+    blocks: list[bytes],
+    sizes: list[int],
+    show_comment_events: bool,
+    show_retry_events: bool,
+    last_event_id: str | None,
+) -> None:
+    """With own_ids, each event's id is its block's own id line, however the bytes are
+    grouped (fast paths included; a repeated id is still the block's own); the committed
+    last event ID is the same as without."""
+    options: dict[str, Any] = {
+        "show_comment_events": show_comment_events,
+        "show_retry_events": show_retry_events,
+        "last_event_id": last_event_id,
+    }
+    body = b"".join(blocks)
+    expected = as_outcome(reference_parse(body, own_ids=True, **options))
+    assert feed(blocks, own_ids=True, **options) == expected
+    assert feed([body], own_ids=True, **options) == expected
+    assert feed(split(body, sizes), own_ids=True, **options) == expected
+    assert feed([body], **options).last_event_id == expected.last_event_id
 
 
 @PROPERTY_SETTINGS

@@ -79,6 +79,10 @@ class SSEParser:
 
     ``last_event_id`` is the committed last event ID (set at a blank line), which a
     reconnect must send; ``retry`` is the latest valid ``retry:`` value in ms.
+    Each event's ``id`` is that last event ID at dispatch; with ``own_ids=True`` it is
+    instead the value of the event's own ``id`` line (None if its block had none),
+    for tools that must tell an id the server sent from one remembered (``trio-sse
+    stream --format json``); ``last_event_id`` and reconnects are the same either way.
     A line, or a block's data or comments, longer than ``max_event_size`` bytes
     raises SSEProtocolError: memory stays bounded and nothing is silently truncated.
     """
@@ -102,10 +106,12 @@ class SSEParser:
         "_idle",
         "_line_end",
         "_max_event_size",
+        "_own_ids",
         "_pending_cr",
         "_retry",
         "_show_comment_events",
         "_show_retry_events",
+        "_shown_id",
         "_tail",
     )
 
@@ -116,6 +122,7 @@ class SSEParser:
         show_retry_events: bool = False,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
         last_event_id: str | None = None,
+        own_ids: bool = False,
     ) -> None:
         if isinstance(max_event_size, bool) or not isinstance(max_event_size, int):
             raise TypeError(f"max_event_size must be an int, not {type(max_event_size).__name__}")
@@ -143,6 +150,10 @@ class SSEParser:
         # Stream state.
         self._id_buffer = last_event_id or ""
         self._committed_id = self._id_buffer
+        # The id events get: the last event ID (None when empty), or with own_ids the
+        # value of the block's own id line ("" included) and None if it had none.
+        self._own_ids = bool(own_ids)
+        self._shown_id = None if own_ids else self._id_buffer or None
         self._retry: int | None = None
         self._failed: str | None = None  # the message of the error that stopped the parser
         self._blocked = False  # failed or finished: one check on the hot path for both
@@ -150,7 +161,7 @@ class SSEParser:
         # to pair, no uncommitted id, BOM settled): feed's one-event fast path may run.
         # Recomputed at the end of every general feed.
         self._idle = False
-        self._event_id = self._committed_id or None  # the id events get while idle
+        self._event_id = self._shown_id  # the id events get while idle
 
     @property
     def last_event_id(self) -> str | None:
@@ -202,7 +213,7 @@ class SSEParser:
         except SSEProtocolError as exc:
             exc.events = events  # what came before the error is not lost
             raise
-        self._event_id = self._committed_id or None
+        self._event_id = self._shown_id
         self._idle = not (
             self._tail
             or self._data
@@ -210,6 +221,7 @@ class SSEParser:
             or self._event_type
             or self._pending_cr
             or self._id_buffer != self._committed_id
+            or (self._own_ids and self._shown_id is not None)  # an id line, maybe a repeat
         )
         return events
 
@@ -278,9 +290,9 @@ class SSEParser:
             values = blocks[6:-2].decode().split("\n\ndata: ")
         except UnicodeDecodeError:
             return False
-        self._committed_id = id_buffer = self._id_buffer
+        self._committed_id = self._id_buffer
         self._block_bound = 0
-        id_ = id_buffer or None
+        id_ = self._shown_id  # no block here has an id line: None with own_ids
         events += [_new_event(ServerSentEvent, (value, None, id_, None, None)) for value in values]
         return True
 
@@ -330,16 +342,21 @@ class SSEParser:
         event_type = self._event_type
         id_buffer = self._id_buffer
         committed = self._committed_id
+        shown_id = self._shown_id
+        own_ids = self._own_ids
         extras = self._block_extras
         dispatched = False
         for line in lines:
             if not line:
                 dispatched = True
                 committed = id_buffer
+                event_id = shown_id
+                if own_ids:
+                    shown_id = None
                 if extras:
                     self._event_type = event_type
                     self._id_buffer = self._committed_id = id_buffer
-                    self._end_block_with_extras(events)
+                    self._end_block_with_extras(events, event_id)
                     event_type = b""
                     extras = False
                 elif data_lines:
@@ -360,7 +377,7 @@ class SSEParser:
                         event_type = b""
                     else:
                         name = None
-                    add_event(new_event(event_class, (text, name, id_buffer or None, None, None)))
+                    add_event(new_event(event_class, (text, name, event_id, None, None)))
                 else:
                     event_type = b""
                 continue
@@ -379,16 +396,20 @@ class SSEParser:
                         id_buffer = value.decode()
                     except UnicodeDecodeError:
                         id_buffer = value.decode("utf-8", "replace")
+                    shown_id = id_buffer if own_ids else id_buffer or None
             else:
                 self._event_type = event_type
                 self._id_buffer = id_buffer
+                self._shown_id = shown_id
                 self._field(line)
                 event_type = self._event_type
                 id_buffer = self._id_buffer
+                shown_id = self._shown_id
                 extras = self._block_extras
         self._event_type = event_type
         self._id_buffer = id_buffer
         self._committed_id = committed
+        self._shown_id = shown_id
 
         if too_long:
             self._fail(f"a line is longer than max_event_size ({limit} bytes)")
@@ -410,6 +431,7 @@ class SSEParser:
         self._tail = bytearray()
         self._reset_block()
         self._id_buffer = self._committed_id
+        self._shown_id = None if self._own_ids else self._committed_id or None
         return []
 
     # -- internals ---------------------------------------------------------------------
@@ -433,13 +455,14 @@ class SSEParser:
             self._event_type = value
         elif field == b"id":
             if b"\0" not in value:
-                self._id_buffer = value.decode("utf-8", "replace")
+                self._id_buffer = id_ = value.decode("utf-8", "replace")
+                self._shown_id = id_ if self._own_ids else id_ or None
         elif field == b"retry" and value and _DIGITS.issuperset(value):
             self._retry = self._block_retry = _parse_retry(value)
             self._block_extras = True
         # Any other field, including a whitespace-only line, is ignored.
 
-    def _end_block_with_extras(self, events: list[ServerSentEvent]) -> None:
+    def _end_block_with_extras(self, events: list[ServerSentEvent], event_id: str | None) -> None:
         """End a block that had a type, comments, a retry or spilled lines; Ktor's
         filters decide whether a block without data is surfaced."""
         raw_data = self._joined(self._data_spill, self._data)
@@ -454,7 +477,7 @@ class SSEParser:
         event = ServerSentEvent(
             None if raw_data is None else raw_data.decode("utf-8", "replace"),
             self._event_type.decode("utf-8", "replace") if self._event_type else None,
-            self._id_buffer or None,
+            event_id,
             retry,
             None if raw_comments is None else raw_comments.decode("utf-8", "replace"),
         )

@@ -123,6 +123,7 @@ class SessionOptions:
     on_open: Callable[[SSEResponse], object] | None = None
     on_error: Callable[[ConnectionFailure, float | None], object] | None = None
     retry_strategy: RetryStrategy | None = None
+    own_ids: bool = False  # each event's id is its block's own id line (SSEParser)
 
 
 _Answer = OpenStream | EndStream | Reject | RetryLater  # a judged response, redirects followed
@@ -447,6 +448,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                 show_retry_events=self._options.show_retry_events,
                 max_event_size=self._options.max_event_size,
                 last_event_id=self._last_event_id,
+                own_ids=self._options.own_ids,
             )
             self._parser = parser
             now = trio.current_time()
