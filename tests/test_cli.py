@@ -3,17 +3,37 @@ against a scripted server (main() calls trio.run, so it runs in a worker thread)
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
+import socket
+import ssl
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import trio
+import trustme
 
 from tests.proxy_server import open_proxy_server
-from trio_sse import ServerSentEvent
-from trio_sse.__main__ import main
-from trio_sse.testing import ScriptedResponse, SSETestServer
+from trio_sse import ServerSentEvent, SSEError
+from trio_sse.__main__ import (
+    EXIT_CONNECTION,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_PROTOCOL,
+    EXIT_PROXY,
+    EXIT_RESPONSE,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+    _exit_code,
+    _Printer,
+    main,
+)
+from trio_sse.testing import Pause, ScriptedResponse, SSETestServer, open_sse_test_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,37 +95,341 @@ async def test_stream_prints_n_events(
     assert request.header("last-event-id") == "0"
 
 
-async def test_stream_reports_a_refusal(
-    server: SSETestServer, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A 404 is reported on stderr with exit status 1, not as a traceback."""
+# -- the command line as a subprocess against the test server -----------------------------
+
+SAFETY = 30  # seconds: a hang guard, never part of what is tested
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment without proxy settings (they would apply to loopback too)."""
+    env = {k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARIABLES}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    env.pop("NO_COLOR", None)
+    return {**env, **extra}
+
+
+async def cli(
+    *argv: str, stdin: bytes = b"", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """``python -m trio_sse`` with these arguments; our trio loop serves meanwhile."""
+    with trio.fail_after(SAFETY):
+        return await trio.run_process(
+            [sys.executable, "-m", "trio_sse", *argv],
+            stdin=stdin,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+            env=env or cli_env(),
+        )
+
+
+@contextlib.contextmanager
+def socket_without_listener() -> Iterator[int]:
+    """A loopback port that refuses connections (bound, never listening) meanwhile."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+def one_line(stderr: bytes) -> str:
+    """The single line a failure prints (never a traceback)."""
+    text = stderr.decode()
+    assert "Traceback" not in text
+    assert text.endswith("\n")
+    assert text.count("\n") == 1, text
+    return text
+
+
+IDS = ScriptedResponse.events(
+    ServerSentEvent(data="one", id="1"),
+    ServerSentEvent(data="two", event="tick"),  # no id line: remembers "1"
+    ServerSentEvent(data="three", id="1"),  # the server repeats its id
+    "id\ndata: four\n\n",  # an empty id line resets the last event ID
+    ServerSentEvent(comments="ping"),
+    "retry: 250\n\n",
+    ServerSentEvent(data="a\nb", event="multi", id="9"),
+)
+
+
+async def test_json_lines_carry_each_events_own_id(server: SSETestServer) -> None:
+    """--format json: one object per line for jq; ``id`` is the event's own id line,
+    also when the server repeats an id, "" for an empty id line, null when none."""
+    server.script(IDS)
+    result = await cli("stream", server.url, "--format", "json", "--comments", "--retry-events")
+    assert result.returncode == 0, result.stderr
+    objects = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert objects == [
+        {"event": None, "data": "one", "id": "1", "retry": None, "comments": None},
+        {"event": "tick", "data": "two", "id": None, "retry": None, "comments": None},
+        {"event": None, "data": "three", "id": "1", "retry": None, "comments": None},
+        {"event": None, "data": "four", "id": "", "retry": None, "comments": None},
+        {"event": None, "data": None, "id": None, "retry": None, "comments": "ping"},
+        {"event": None, "data": None, "id": None, "retry": 250, "comments": None},
+        {"event": "multi", "data": "a\nb", "id": "9", "retry": None, "comments": None},
+    ]
+
+
+async def test_sticky_ids_print_the_remembered_last_event_id(server: SSETestServer) -> None:
+    server.script(IDS)
+    result = await cli("stream", server.url, "--format", "json", "--sticky-ids")
+    ids = [json.loads(line)["id"] for line in result.stdout.decode().splitlines()]
+    assert ids == ["1", "1", "1", None, "9"]
+
+
+async def test_raw_is_the_wire_format_and_event_filters(server: SSETestServer) -> None:
+    """--format raw re-creates the id lines the server sent; --event filters by type
+    ("message" = no type), -n counts printed events only."""
+    server.script(IDS, IDS)
+    result = await cli("stream", server.url, "--format", "raw")
+    assert result.stdout.decode() == (
+        "id: 1\ndata: one\n\nevent: tick\ndata: two\n\nid: 1\ndata: three\n\n"
+        "id: \ndata: four\n\nevent: multi\nid: 9\ndata: a\ndata: b\n\n"
+    )
+    result = await cli("stream", server.url, "--event", "multi", "--event", "message", "-n", "3")
+    assert result.returncode == 0
+    assert (
+        result.stdout.decode() == "id: 1\ndata: one\n\nid: 1\ndata: three\n\nid: \ndata: four\n\n"
+    )
+
+
+async def test_pretty_is_plain_text_off_a_terminal(server: SSETestServer) -> None:
+    server.script(IDS)
+    result = await cli("stream", server.url, "--format", "pretty", "-n", "2")
+    out = result.stdout.decode()
+    assert out == "message id=1\n  one\n\ntick\n  two\n\n"
+    assert "\x1b[" not in out
+
+
+class Terminal:
+    """A text stream that says it is a terminal, for the colour decision."""
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.written.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_pretty_is_coloured_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Colour when stdout is a terminal (unless NO_COLOR); never in a pipe."""
+    from trio_sse.__main__ import _wants_colour
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    terminal = Terminal()
+    assert _wants_colour(terminal)  # type: ignore[arg-type]
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not _wants_colour(terminal)  # type: ignore[arg-type]
+    printer = _Printer("pretty", terminal, colour=True)  # type: ignore[arg-type]
+    printer.print(ServerSentEvent("hi", "greeting", "7"))
+    assert terminal.written == ["\x1b[1;36mgreeting\x1b[0m \x1b[33mid=7\x1b[0m\n  hi\n\n"]
+
+
+async def test_request_options_reach_the_server(server: SSETestServer, tmp_path: Path) -> None:
+    """-X, repeated -H, -d @file, --last-event-id; -d - reads stdin (POST by default);
+    --json sets the Content-Type."""
+    body_file = tmp_path / "body.txt"
+    body_file.write_bytes(b"from a file")
+    server.script(ONE_EVENT, ONE_EVENT, ONE_EVENT)
+    args = ["-H", "X-A: 1", "-H", "X-B: two words", "--last-event-id", "41"]
+    result = await cli("stream", server.url, "-X", "PUT", "-d", f"@{body_file}", *args)
+    assert result.returncode == 0, result.stderr
+    result = await cli("stream", server.url, "-d", "-", stdin=b"from stdin")
+    assert result.returncode == 0, result.stderr
+    result = await cli("stream", server.url, "--json", '{"prompt": "hi"}')
+    assert result.returncode == 0, result.stderr
+    first, second, third = server.requests
+    assert (first.method, first.body) == ("PUT", b"from a file")
+    assert (first.header("x-a"), first.header("x-b")) == ("1", "two words")
+    assert first.header("last-event-id") == "41"
+    assert (second.method, second.body) == ("POST", b"from stdin")
+    assert (third.method, json.loads(third.body)) == ("POST", {"prompt": "hi"})
+    assert third.header("content-type") == "application/json"
+    assert first.header("accept") == "text/event-stream"
+
+
+ONE_EVENT = ScriptedResponse.events(ServerSentEvent(data="ok"))
+
+
+async def test_reconnects_are_reported_on_stderr(server: SSETestServer) -> None:
+    """--reconnect N with --reconnection-time: each reconnect is one line on stderr and
+    the stream resumes with Last-Event-ID; the events alone go to stdout."""
+    server.script(
+        ScriptedResponse.events(ServerSentEvent(data="a", id="1")),
+        ScriptedResponse.events(ServerSentEvent(data="b", id="2")),
+        ScriptedResponse(status=204),
+    )
+    result = await cli("stream", server.url, "--reconnect", "inf", "--reconnection-time", "0.01")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode() == "id: 1\ndata: a\n\nid: 2\ndata: b\n\n"
+    err = result.stderr.decode().splitlines()
+    assert err == [
+        "trio-sse: the server ended the stream; reconnecting in 0.01s (attempt 1)",
+        "trio-sse: reconnected (HTTP 200)",
+        "trio-sse: the server ended the stream; reconnecting in 0.01s (attempt 1)",
+    ]  # the 204 then ends the stream: exit 0, nothing more to say
+    assert [r.header("last-event-id") for r in server.requests] == [None, "1", "2"]
+
+
+async def test_ctrl_c_exits_130_without_a_traceback(server: SSETestServer) -> None:
+    """SIGINT once the first event is printed: exit status 130, nothing on stderr."""
+    server.script(ScriptedResponse.events(ServerSentEvent(data="first"), end="hang"))
+    with trio.fail_after(SAFETY):
+        process = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "trio_sse", "stream", server.url, "--format", "json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=cli_env(),
+        )
+        assert process.stdout is not None
+        assert process.stderr is not None
+        received = b""
+        while b"\n" not in received:
+            chunk = await process.stdout.receive_some()
+            assert chunk, "the CLI exited before printing an event"
+            received += chunk
+        assert json.loads(received)["data"] == "first"
+        process.send_signal(signal.SIGINT)
+        assert await process.wait() == EXIT_INTERRUPTED
+        err = b""
+        while chunk := await process.stderr.receive_some():
+            err += chunk
+    assert err == b""
+
+
+# -- exit codes, one each ---------------------------------------------------------------------
+
+
+async def test_exit_code_response_refused(server: SSETestServer) -> None:
     server.script(ScriptedResponse(status=404, body=b"nope", framing="content-length"))
-    with trio.fail_after(10):
-        assert await run_main("stream", server.url) == 1
+    result = await cli("stream", server.url)
+    assert result.returncode == EXIT_RESPONSE
+    assert "404" in one_line(result.stderr)
+
+
+async def test_exit_code_connection_failed() -> None:
+    with socket_without_listener() as port:
+        result = await cli("stream", f"http://127.0.0.1:{port}/")
+    assert result.returncode == EXIT_CONNECTION
+    assert f"127.0.0.1:{port}" in one_line(result.stderr)
+
+
+async def test_exit_code_timeout(server: SSETestServer) -> None:
+    server.script(ScriptedResponse.events(Pause(60), end="hang"))
+    result = await cli("stream", server.url, "--read-timeout", "0.2")
+    assert result.returncode == EXIT_TIMEOUT
+    assert "read_timeout" in one_line(result.stderr)
+
+
+async def test_exit_code_protocol_error(server: SSETestServer) -> None:
+    server.script(
+        ScriptedResponse(headers=[("Content-Type", "text/event-stream"), ("Content-Length", "x")])
+    )
+    result = await cli("stream", server.url)
+    assert result.returncode == EXIT_PROTOCOL, result.stderr
+    one_line(result.stderr)
+
+
+async def test_exit_code_proxy_failed(server: SSETestServer) -> None:
+    """The library's proxy support reads the environment; an unreachable proxy is 7."""
+    with socket_without_listener() as port:
+        env = cli_env(HTTP_PROXY=f"http://127.0.0.1:{port}")
+        result = await cli("stream", server.url, env=env)
+    assert result.returncode == EXIT_PROXY
+    assert "proxy" in one_line(result.stderr)
+
+
+async def test_exit_code_usage() -> None:
+    """A bad command line: one line naming the problem, exit 2, nothing connects."""
+    result = await cli("stream", "http://127.0.0.1:1/", "-H", "no colon")
+    assert result.returncode == EXIT_USAGE
+    assert "bad header 'no colon'" in one_line(result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--json", "{not json"], "not valid JSON"),
+        (["-d", "@/nonexistent/body"], "cannot read '/nonexistent/body'"),
+        (["--reconnect", "-2"], "expected a count, inf or -1"),
+        (["--reconnect", "many"], "expected a count, inf or -1"),
+        (["--read-timeout", "0"], "positive number"),
+        (["--connect-timeout", "soon"], "expected seconds"),
+        (["-n", "0"], "at least 1"),
+        (["--format", "yaml"], "invalid choice"),
+        (["--cacert", "/nonexistent/ca.pem"], "cannot load --cacert"),
+        (["--data", "x", "--json", "{}"], "not allowed with"),
+        (["--bogus"], "unrecognized arguments"),
+    ],
+)
+def test_usage_errors_in_process(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same for every check made before connecting (main() in this process)."""
+    assert main(["stream", "http://127.0.0.1:1/", *argv]) == EXIT_USAGE
     err = capsys.readouterr().err
-    assert "SSEResponseError" in err
-    assert "404" in err
+    assert message in err
+    assert err.count("\n") == 1, err
 
 
-def test_stream_rejects_a_bad_url(capsys: pytest.CaptureFixture[str]) -> None:
-    """A URL that is not http(s) is a usage error (status 2), found before connecting."""
-    assert main(["stream", "ftp://example.invalid/x"]) == 2
+def test_unlimited_reconnects_are_spelled_inf_or_minus_one() -> None:
+    from trio_sse.__main__ import _attempts
+
+    assert _attempts("inf") is None
+    assert _attempts("-1") is None
+    assert _attempts("0") == 0
+    assert _attempts("5") == 5
+
+
+def test_a_bad_url_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["stream", "ftp://example.invalid/x"]) == EXIT_USAGE
     assert "ftp" in capsys.readouterr().err
 
 
-def test_stream_rejects_a_bad_header() -> None:
-    """A -H without a colon exits with a message naming the header."""
-    with pytest.raises(SystemExit, match="bad header"):
-        main(["stream", "http://127.0.0.1:1/", "-H", "no colon here"])
+def test_exit_codes_are_distinct_and_documented() -> None:
+    """Each error class maps to its own code, and --help lists every code."""
+    from trio_sse import __main__ as cli_module
+
+    assert _exit_code(SSEError("other")) == EXIT_ERROR
+    codes = [0, EXIT_ERROR, EXIT_USAGE, EXIT_CONNECTION, EXIT_TIMEOUT, EXIT_RESPONSE]
+    codes += [EXIT_PROTOCOL, EXIT_PROXY, EXIT_INTERRUPTED]
+    assert len(set(codes)) == len(codes)
+    for code in codes:
+        assert f"\n  {code} " in cli_module.EXIT_CODES_HELP
+        assert f"\n    {code} " in (cli_module.__doc__ or "")
 
 
-@pytest.mark.parametrize("count", ["0", "-3"])
-def test_stream_rejects_a_count_below_one(count: str, capsys: pytest.CaptureFixture[str]) -> None:
-    """-n 0 would still print one event; it is a usage error instead."""
-    with pytest.raises(SystemExit) as info:
-        main(["stream", "http://127.0.0.1:1/", "-n", count])
-    assert info.value.code == 2
-    assert "at least 1" in capsys.readouterr().err
+# -- TLS: --cacert and --insecure ---------------------------------------------------------
+
+
+async def test_cacert_and_insecure(
+    tls_ca: trustme.CA, server_ssl_context: ssl.SSLContext, tmp_path: Path
+) -> None:
+    """Without --cacert the test CA is not trusted (exit 3); with it the stream works;
+    --insecure works too but says loudly on stderr that nothing is verified."""
+    ca_file = tmp_path / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(ca_file))
+    async with open_sse_test_server(ssl_context=server_ssl_context) as server:
+        server.script(ONE_EVENT, ONE_EVENT)
+        url = server.url
+        assert url.startswith("https://")
+        refused = await cli("stream", url)
+        trusted = await cli("stream", url, "--cacert", str(ca_file))
+        insecure = await cli("stream", url, "--insecure")
+    assert refused.returncode == EXIT_CONNECTION
+    assert "certificate" in one_line(refused.stderr)
+    assert (trusted.returncode, trusted.stdout, trusted.stderr) == (0, b"data: ok\n\n", b"")
+    assert (insecure.returncode, insecure.stdout) == (0, b"data: ok\n\n")
+    assert "WARNING" in insecure.stderr.decode()
+    assert "NOT verified" in insecure.stderr.decode()
 
 
 async def test_stream_through_a_proxy(
@@ -121,11 +445,12 @@ async def test_stream_through_a_proxy(
 
 
 def test_stream_rejects_a_bad_proxy(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["stream", "http://127.0.0.1:1/", "--proxy", "socks5://p:1"]) == 2
+    assert main(["stream", "http://127.0.0.1:1/", "--proxy", "socks5://p:1"]) == EXIT_USAGE
     assert "socks5" in capsys.readouterr().err
 
 
 def test_stream_over_a_missing_unix_socket(capsys: pytest.CaptureFixture[str]) -> None:
-    """``--unix-socket PATH``: nothing listening there is a connection error (status 1)."""
-    assert main(["stream", "http://localhost/", "--unix-socket", "/nonexistent/sse.sock"]) == 1
+    """``--unix-socket PATH``: nothing listening there is a connection error."""
+    argv = ["stream", "http://localhost/", "--unix-socket", "/nonexistent/sse.sock"]
+    assert main(argv) == EXIT_CONNECTION
     assert "/nonexistent/sse.sock" in capsys.readouterr().err
