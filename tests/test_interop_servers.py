@@ -13,14 +13,16 @@ from __future__ import annotations
 import shutil
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import trio
 
-from tests.interop_aiohttp import typed_event
+from tests.interop_aiohttp import customer, product, typed_event
 from tests.interop_process import serve_subprocess
 from trio_sse import (
+    ServerSentEvent,
     SSEClient,
     SSEConnectionError,
     SSESession,
@@ -61,6 +63,19 @@ async def collect(session: SSESession[Any]) -> list[Any]:
     return [ev async for ev in session]
 
 
+@dataclass
+class Customer:
+    id: int
+    name: str
+    note: str
+
+
+@dataclass
+class Product:
+    sku: str
+    price: float
+
+
 # --------------------------------------------------------------------------- typed events
 
 
@@ -77,6 +92,43 @@ async def test_json_events_arrive_typed(base: str) -> None:
     ]
     assert got[0].data["note"] == "naïve ☃"  # UTF-8 on the wire, decoded
     assert session.last_event_id == str(n)
+
+
+async def test_events_typed_by_event_type_with_a_model_mapping(base: str) -> None:
+    """model={type: dataclass}: each event built into its type's model, as the server sent it."""
+    models = {"customer": Customer, "product": Product}
+    with trio.fail_after(SAFETY):
+        async with open_sse_session(f"{base}/events?n=4", model=models) as session:
+            got = await collect(session)
+    assert [ev.data for ev in got] == [
+        Customer(**customer(1)),
+        Product(**product(2)),
+        Customer(**customer(3)),
+        Product(**product(4)),
+    ]
+    assert [(ev.id, ev.event) for ev in got] == [
+        ("1", "customer"),
+        ("2", "product"),
+        ("3", "customer"),
+        ("4", "product"),
+    ]
+
+
+async def test_session_deserialize_chooses_the_model_per_event(base: str) -> None:
+    """Ktor's form: events stay ServerSentEvent; session.deserialize(T, ev.data) by type."""
+    built: list[Customer | Product | None] = []
+    with trio.fail_after(SAFETY):
+        async with open_sse_session(f"{base}/events?n=4") as session:
+            async for ev in session:
+                assert isinstance(ev, ServerSentEvent)
+                model = Customer if ev.event == "customer" else Product
+                built.append(session.deserialize(model, ev.data))
+    assert built == [
+        Customer(**customer(1)),
+        Product(**product(2)),
+        Customer(**customer(3)),
+        Product(**product(4)),
+    ]
 
 
 # --------------------------------------------------------------------------- keep-alive
