@@ -9,6 +9,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+import pydantic
 import pytest
 import trio
 
@@ -264,3 +266,22 @@ async def test_a_custom_deserializer_may_build_any_type(server: SSETestServer) -
     async with open_sse_session(server.url, model=Unbuildable, deserialize=Recorder()) as s:
         (ev,) = await collect(s)
     assert ev.data == ("Unbuildable", "x")
+
+
+class PydanticCustomer(pydantic.BaseModel):
+    name: str
+
+
+class MsgspecProduct(msgspec.Struct):
+    sku: str
+    price: float
+
+
+async def test_pydantic_and_msgspec_models_over_the_wire(server: SSETestServer) -> None:
+    """The default deserializer hands pydantic models and msgspec Structs to their own
+    libraries, per event type, for real."""
+    server.script(MIXED)
+    models = {"customer": PydanticCustomer, "product": MsgspecProduct}
+    async with open_sse_session(server.url, model=models) as session:
+        data = [ev.data for ev in await collect(session)]
+    assert data == [PydanticCustomer(name="Ada"), MsgspecProduct("p1", 2.0), "plain text", "tick"]

@@ -197,7 +197,12 @@ class SSEConfig:
     """Sent as Accept-Encoding: ``gzip, deflate`` plus ``br`` and ``zstd`` when their
     decoders are installed; None sends none. A user Accept-Encoding header wins."""
     deserialize: Deserializer = default_deserialize
+    """``deserialize(type, text)``: Ktor's ``(TypeInfo, String) -> Any``, called by
+    ``session.deserialize(T, data)`` and for typed events (``model=``); the default reads
+    JSON into dataclasses, TypedDicts, containers, pydantic models and msgspec Structs."""
     on_deserialize_error: DeserializeErrors = "raise"
+    """For typed events: "raise" ends the stream with SSEDeserializationError after the
+    good events before the bad one; "skip" logs the bad event and drops it."""
 
     def __post_init__(self) -> None:
         _check_seconds("reconnection_time", self.reconnection_time, optional=False)
@@ -276,6 +281,10 @@ class SSEClient:
     They run inside the reader task, so they must be plain functions that return at
     once: for async work, ``send_nowait`` to a memory channel or start a task in a
     nursery of yours. What they raise ends the session as an SSEError.
+
+    Events are ServerSentEvents; ``session.deserialize(T, ev.data)`` builds a T from one
+    with the client's ``deserialize`` (Ktor's form), and ``sse(url, model=T)`` (or a
+    mapping from event type to type) asks for TypedServerSentEvents instead.
 
     Header values are checked at the call: a control character other than HTAB is a
     ValueError. A reconnect resumes from the last event ID; one that no header can carry

@@ -132,7 +132,8 @@ class ServerSentEvent(_EventRecord):
 
 
 class TypedServerSentEvent(_EventRecord, Generic[T]):
-    """A ServerSentEvent whose ``data`` went through the session's ``deserialize``."""
+    """A ServerSentEvent whose ``data`` was built by the session's ``deserialize`` into
+    the type the call asked for (``model=``); None stays None."""
 
     __slots__ = ()
 
