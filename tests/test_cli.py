@@ -132,6 +132,19 @@ def socket_without_listener() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
+async def in_process(
+    capsys: pytest.CaptureFixture[str], *argv: str
+) -> subprocess.CompletedProcess[bytes]:
+    """main() in a worker thread (it starts its own trio.run): the output formats need no
+    new interpreter each; the process-level behaviour has its subprocess tests."""
+    with trio.fail_after(SAFETY):
+        code = await trio.to_thread.run_sync(main, list(argv))
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(
+        list(argv), code, captured.out.encode(), captured.err.encode()
+    )
+
+
 def one_line(stderr: bytes) -> str:
     """The single line a failure prints (never a traceback)."""
     text = stderr.decode()
@@ -152,11 +165,15 @@ IDS = ScriptedResponse.events(
 )
 
 
-async def test_json_lines_carry_each_events_own_id(server: SSETestServer) -> None:
+async def test_json_lines_carry_each_events_own_id(
+    server: SSETestServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     """--format json: one object per line for jq; ``id`` is the event's own id line,
     also when the server repeats an id, "" for an empty id line, null when none."""
     server.script(IDS)
-    result = await cli("stream", server.url, "--format", "json", "--comments", "--retry-events")
+    result = await in_process(
+        capsys, "stream", server.url, "--format", "json", "--comments", "--retry-events"
+    )
     assert result.returncode == 0, result.stderr
     objects = [json.loads(line) for line in result.stdout.decode().splitlines()]
     assert objects == [
@@ -170,32 +187,40 @@ async def test_json_lines_carry_each_events_own_id(server: SSETestServer) -> Non
     ]
 
 
-async def test_sticky_ids_print_the_remembered_last_event_id(server: SSETestServer) -> None:
+async def test_sticky_ids_print_the_remembered_last_event_id(
+    server: SSETestServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     server.script(IDS)
-    result = await cli("stream", server.url, "--format", "json", "--sticky-ids")
+    result = await in_process(capsys, "stream", server.url, "--format", "json", "--sticky-ids")
     ids = [json.loads(line)["id"] for line in result.stdout.decode().splitlines()]
     assert ids == ["1", "1", "1", None, "9"]
 
 
-async def test_raw_is_the_wire_format_and_event_filters(server: SSETestServer) -> None:
+async def test_raw_is_the_wire_format_and_event_filters(
+    server: SSETestServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     """--format raw re-creates the id lines the server sent; --event filters by type
     ("message" = no type), -n counts printed events only."""
     server.script(IDS, IDS)
-    result = await cli("stream", server.url, "--format", "raw")
+    result = await in_process(capsys, "stream", server.url, "--format", "raw")
     assert result.stdout.decode() == (
         "id: 1\ndata: one\n\nevent: tick\ndata: two\n\nid: 1\ndata: three\n\n"
         "id: \ndata: four\n\nevent: multi\nid: 9\ndata: a\ndata: b\n\n"
     )
-    result = await cli("stream", server.url, "--event", "multi", "--event", "message", "-n", "3")
+    result = await in_process(
+        capsys, "stream", server.url, "--event", "multi", "--event", "message", "-n", "3"
+    )
     assert result.returncode == 0
     assert (
         result.stdout.decode() == "id: 1\ndata: one\n\nid: 1\ndata: three\n\nid: \ndata: four\n\n"
     )
 
 
-async def test_pretty_is_plain_text_off_a_terminal(server: SSETestServer) -> None:
+async def test_pretty_is_plain_text_off_a_terminal(
+    server: SSETestServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     server.script(IDS)
-    result = await cli("stream", server.url, "--format", "pretty", "-n", "2")
+    result = await in_process(capsys, "stream", server.url, "--format", "pretty", "-n", "2")
     out = result.stdout.decode()
     assert out == "message id=1\n  one\n\ntick\n  two\n\n"
     assert "\x1b[" not in out
