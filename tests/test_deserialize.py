@@ -148,6 +148,10 @@ def test_typeddicts_containers_unions_literals_enums() -> None:
     assert default_deserialize(Optional[int], "null") is None  # noqa: UP045 (the old spelling)
     assert default_deserialize(Union[int, str], '"x"') == "x"  # noqa: UP007
     assert default_deserialize(int | list[int], "[3]") == [3]
+    for union in (float | int, int | float):  # equal, so one cached plan serves both
+        assert type(default_deserialize(union, "1")) is int
+        assert type(default_deserialize(union, "1.5")) is float
+    assert default_deserialize(float | None, "2") == 2.0  # no exact member: in order
     assert default_deserialize(Literal["a", "b"], '"b"') == "b"
     assert default_deserialize(Color, '"red"') is Color.RED
     assert default_deserialize(Annotated[int, "meta"], "5") == 5

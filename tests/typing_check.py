@@ -4,6 +4,7 @@ never run. ``assert_type`` fails the check when an inferred type drifts; a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
@@ -92,6 +93,8 @@ async def typed_sessions(client: SSEClient, url: str) -> None:
     client.sse(url, reconnection_time="1")  # type: ignore[call-overload]
     client.sse(url, on_deserialize_error="ignore")  # type: ignore[call-overload]
     open_sse_session(url, read_timeot=1.0)  # type: ignore[call-overload]
+    # The one-argument deserialize of before 0.2 is refused: it takes (type, text) now.
+    client.sse(url, deserialize=json.loads)  # type: ignore[arg-type]
     # read_timeout is a client option, not a per-call one.
     client.sse(url, read_timeout=1.0)  # type: ignore[call-overload]
 

@@ -169,7 +169,7 @@ def _make_converter(tp: Any) -> _Convert:
     if origin is Literal:
         return _literal(args)
     if origin is Union or origin is types.UnionType:
-        return _union([_converter(arg) for arg in args], tp)
+        return _union(args, tp)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return _enum(tp)
     if _pydantic_model(tp) is not None:
@@ -261,8 +261,19 @@ def _literal(choices: tuple[Any, ...]) -> _Convert:
     return convert
 
 
-def _union(options: list[_Convert], tp: Any) -> _Convert:
+def _union(members: tuple[Any, ...], tp: Any) -> _Convert:
+    """Try the member whose JSON kind is exactly the value's first (``int | float`` keeps
+    1 an int and 1.5 a float, whatever the order: ``int | float == float | int``, so
+    one plan serves both spellings), then every member in the order written."""
+    options = [_converter(member) for member in members]
+    exact: dict[type, _Convert] = {k: _converter(k) for k in _EXACT_KINDS if k in members}
+    if type(None) in members or None in members:
+        exact[type(None)] = _converter(type(None))
+
     def convert(value: Any, path: str) -> Any:
+        plan = exact.get(type(value))
+        if plan is not None:
+            return plan(value, path)
         for option in options:
             try:
                 return option(value, path)
@@ -271,6 +282,9 @@ def _union(options: list[_Convert], tp: Any) -> _Convert:
         raise _fail(path, f"a value of {tp!r}", value)
 
     return convert
+
+
+_EXACT_KINDS = (bool, int, float, str)
 
 
 def _enum(tp: type[enum.Enum]) -> _Convert:
