@@ -1,5 +1,4 @@
-"""EventHandoff: the deque between a session's reader and its consumer, and the size
-of the reads that feed it."""
+"""EventHandoff: the deque between a session's reader and its consumer."""
 
 from __future__ import annotations
 
@@ -11,7 +10,6 @@ import trio
 import trio.testing
 
 from trio_sse._handoff import BATCH_BUFFER, BUFFER, MAX_BATCH, EventHandoff
-from trio_sse._session import MAX_RECEIVE_SIZE, RECEIVE_SIZE, next_receive_size
 
 # Every test that waits runs on the autojump clock inside trio.fail_after(HANG): a
 # missing wake-up fails at once instead of hanging.
@@ -184,17 +182,3 @@ async def test_a_consumer_that_emptied_the_deque_on_its_fast_path_wakes_the_read
         taken = [handoff.pending.popleft() for _ in range(BATCH_BUFFER)]  # the fast path
         taken.append(await handoff.get())
     assert taken == list(range(BATCH_BUFFER + 1))
-
-
-def test_the_read_size_grows_on_full_reads_and_shrinks_on_small_ones() -> None:
-    size = RECEIVE_SIZE
-    sizes = []
-    for _ in range(6):  # a bulk stream: every read fills the buffer
-        size = next_receive_size(size, size)
-        sizes.append(size)
-    assert sizes == [2 * RECEIVE_SIZE, 4 * RECEIVE_SIZE, 8 * RECEIVE_SIZE, *[MAX_RECEIVE_SIZE] * 3]
-    assert MAX_RECEIVE_SIZE == 16 * RECEIVE_SIZE
-    assert next_receive_size(size, size // 2) == size  # half full: keep
-    for _ in range(6):  # a quiet stream: one small event per read
-        size = next_receive_size(size, 40)
-    assert size == RECEIVE_SIZE

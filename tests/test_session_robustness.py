@@ -20,6 +20,7 @@ from trio_sse import (
     open_sse_session,
 )
 from trio_sse._handoff import BUFFER, MAX_BATCH
+from trio_sse._session import RECEIVE_SIZE
 from trio_sse.testing import ScriptedResponse, SSETestServer
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -153,3 +154,9 @@ async def test_a_refused_stream_is_still_a_response_error_with_an_absurd_retry_a
         async with open_sse_session(server.url):
             pytest.fail("the session must not open")  # pragma: no cover
     assert info.value.status_code == 503
+
+
+def test_reads_stay_under_the_allocators_mmap_threshold() -> None:
+    """A read buffer over glibc's 128 KiB mmap threshold is mapped and unmapped on every
+    read: page faults that cost more per byte than the syscalls bigger reads save."""
+    assert RECEIVE_SIZE <= 128 * 1024
