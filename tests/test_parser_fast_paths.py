@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trio_sse import ServerSentEvent, SSEParser
+from trio_sse._parser import LONG_LINE
 
 VALUE_PIECES = [
     *(b"x", b"data: ", b"\xc3\xa9", b"\xff", b" ", b":", b"\x00", b"{}", b"\xe2\x82"),
@@ -94,3 +95,31 @@ def test_many_plain_events_in_one_chunk_after_a_partial_block() -> None:
     events = parser.feed(b"tial\n\n" + b"data: x\n\n" * 3 + b"data: data: y\n\ndata: z")
     assert [e.data for e in events] == ["partial", "x", "x", "x", "data: y"]
     assert parser.feed(b"\n\n") == [ServerSentEvent("z")]
+
+
+long_value = values.map(lambda v: b"L" * LONG_LINE + v)
+long_streams = st.lists(
+    st.one_of(
+        long_value.map(lambda v: b"data: " + v + b"\n\n"),
+        long_value.map(lambda v: b"data: " + v + b"\n\n"),
+        long_value.map(lambda v: b"data: " + v + b"\n\n\n"),  # an extra blank line
+        long_value.map(lambda v: b"data: " + v + b"\ndata: x\n\n"),  # two lines
+        long_value.map(lambda v: b"data: " + v + b"\n\ndata:" + v + b"\n\n"),  # no space
+        long_value.map(lambda v: b"data: " + v + b"\n\nid: 7\n\n"),
+        plain_block,
+    ),
+    max_size=8,
+).map(b"".join)
+
+
+@settings(max_examples=150)
+@given(stream=long_streams, cut=st.integers(0, 20_000))
+def test_long_plain_events_walked_line_by_line_agree_with_the_line_loop(
+    stream: bytes, cut: int
+) -> None:
+    """Runs of events whose first line is LONG_LINE bytes or more are checked LF by LF,
+    not split: every LF must start a ``\\n\\ndata: ``, or the general path runs."""
+    expected = parse(byte_by_byte(stream))
+    assert parse([stream]) == expected
+    cut %= len(stream) + 1
+    assert parse([stream[:cut], stream[cut:]]) == expected

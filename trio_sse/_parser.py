@@ -33,6 +33,9 @@ _BOM = b"\xef\xbb\xbf"
 _DIGITS = frozenset(b"0123456789")
 
 
+# A first line at least this long marks a run of plain data events as long ones, walked
+# LF to LF: split's multi-byte search and count cost ~0.4 ns a byte, memchr far less.
+LONG_LINE = 1024
 _new_event = tuple.__new__  # ServerSentEvent's constructor without the Python-level __new__
 _TYPE_NAMES: dict[bytes, str] = {}  # decoded event types: a stream uses a few, over and over
 # The cache lives as long as the process, so it is bounded in entries and in bytes: a
@@ -276,20 +279,31 @@ class SSEParser:
     def _plain_data_events(self, blocks: bytes, events: list[ServerSentEvent]) -> bool:
         """Whole blocks that are all exactly ``data: <value>\n\n``, in a few C calls.
 
-        False (use the general path) unless ``blocks`` starts with ``data: ``, every LF
-        is half of a ``\n\n`` pair, every pair but the last is followed by ``data: ``,
-        and it decodes as strict UTF-8. Then splitting on ``\n\ndata: `` yields exactly
-        the values, each the data of one event.
+        False (use the general path) unless ``blocks`` starts with ``data: ``, decodes
+        as strict UTF-8, and every LF in it is half of a ``\n\n`` followed by ``data: ``
+        (or ends it). Short events: splitting on ``\n\ndata: `` gives half as many
+        values as there are LFs (separators and the final ``\n\n`` hold two apiece, so
+        no value holds one). Long events: each LF found is checked where it is.
         """
         if blocks[:6] != b"data: " or len(blocks) > self._max_event_size:
             return False
-        pairs = blocks.count(b"\n\n")
-        if blocks.count(b"\n") != 2 * pairs or blocks.count(b"\n\ndata: ") != pairs - 1:
-            return False
         try:
-            values = blocks[6:-2].decode().split("\n\ndata: ")
+            text = blocks[6:-2].decode()
         except UnicodeDecodeError:
             return False
+        if blocks.find(b"\n", 0, LONG_LINE) >= 0:  # short events: split, count to check
+            values = text.split("\n\ndata: ")
+            if 2 * len(values) != blocks.count(b"\n"):
+                return False
+        else:  # long events: walk LF to LF (memchr); every LF must start "\n\ndata: "
+            values = []
+            start = 0
+            while (lf := text.find("\n", start)) >= 0:
+                if not text.startswith("\n\ndata: ", lf):
+                    return False
+                values.append(text[start:lf])
+                start = lf + 8
+            values.append(text[start:])
         self._committed_id = self._id_buffer
         self._block_bound = 0
         id_ = self._shown_id  # no block here has an id line: None with own_ids
