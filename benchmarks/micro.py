@@ -7,6 +7,7 @@
   line, an ``id:`` line, a second data line, CRLF, comment blocks), so the marginal
   cost of each is visible, next to the launchdarkly-eventsource reader (the fastest
   peer on workloads A and C);
+- workload A1 against its floor (slice, decode, build the event), gc on and off;
 - with ``--profile KEY``, cProfile's top functions for SSEParser on a workload of
   benchmarks.workloads.
 
@@ -143,6 +144,42 @@ def features(repeat: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def a1_ceiling(repeat: int) -> str:
+    """Workload A1 (one small event per feed) against the least any parser must do.
+
+    "floor" slices and decodes each event's data and builds the ServerSentEvent
+    directly: no parsing, no checks. Each row with the garbage collector on and off:
+    events are tracked objects (a tuple subclass is never untracked), and the run keeps
+    them all, as a consumer collecting them would."""
+    from trio_sse._parser import _new_event
+
+    chunks = WORKLOADS["A1"](1).chunks
+    n = len(chunks)
+
+    def floor(chunks: list[bytes]) -> list[object]:
+        events: list[object] = []
+        extend = events.extend
+        for chunk in chunks:
+            extend([_new_event(ServerSentEvent, (chunk[6:-2].decode(), None, None, None, None))])
+        return events
+
+    runners: dict[str, Runner] = {
+        "floor: slice, decode, ServerSentEvent": floor,
+        "trio-sse SSEParser.feed": run_trio_sse,
+        "launchdarkly-eventsource reader": _launchdarkly(),
+    }
+    lines = ["| A1, ns per event | gc on | gc off |", "|---|---:|---:|"]
+    for name, run in runners.items():
+        on = best_time(run, chunks, n, repeat) / n * 1e9
+        gc.disable()
+        try:
+            off = best_time(run, chunks, n, repeat) / n * 1e9
+        finally:
+            gc.enable()
+        lines.append(f"| {name} | {on:,.0f} | {off:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the breakdown tables, or a profile with --profile."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.micro")
@@ -155,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         profiler.runcall(run_trio_sse, workload.chunks)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
         return 0
+    print(a1_ceiling(args.repeat), flush=True)
     print(constructors(), flush=True)
     print(features(args.repeat), flush=True)
     return 0
