@@ -79,8 +79,8 @@ exit codes:
 
 --format json prints one object per line: {"event", "data", "id", "retry", "comments"};
 "event" is null for the default type ("message"), "id" is the event's own id line (null
-if it had none) unless --sticky-ids. Proxies come from HTTP_PROXY, HTTPS_PROXY, ALL_PROXY
-and NO_PROXY."""
+if it had none) unless --sticky-ids. Without --proxy, proxies come from HTTP_PROXY,
+HTTPS_PROXY, ALL_PROXY and NO_PROXY (either case)."""
 
 
 class UsageError(Exception):
@@ -113,7 +113,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    stream.add_argument("url")
+    stream.add_argument("url", help="the stream's http:// or https:// URL")
     request = stream.add_argument_group("request")
     request.add_argument("-X", "--method", help="HTTP method (default GET; POST with a body)")
     request.add_argument(
