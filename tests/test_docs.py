@@ -5,20 +5,24 @@ The convention, for whoever writes the docs (none of it shows in the rendered pa
 - Every block fenced ```python is run; there is no way to opt out. Other fences (console,
   toml, text) are not. A fence such as ```py or an indented ```python is an error, so no
   Python block can hide from this test.
-- Each block runs on its own, in a fresh namespace, inside a trio test with the docs
-  server below on loopback, under a hang guard of SAFETY seconds.
-- URLs: write the origin as ``http://127.0.0.1:8080`` or ``https://example.com``; the
-  test puts the docs server's origin in their place, and its port in place of
-  ``port=8080``. Any path works (see the server below).
+- A file's blocks run in order, top to bottom, as a reader reads them, sharing one
+  namespace: a name an earlier block defined (a dataclass, a client) is there for the
+  later ones. One docs server (below) serves the file on loopback; each block has a
+  hang guard of SAFETY seconds.
+- URLs: write the origin as ``http://127.0.0.1:8080`` or ``https://example.com`` (a
+  proxy as ``http://proxy.example:3128``); the test puts the docs server's origin in
+  their place, and its port in place of ``port=8080``. Any path works (see below). The
+  proxy environment variables are cleared, so ``trust_env`` finds none.
 - A program ends with ``trio.run(main)`` (or ``trio.run(f, *args)``, also inside
   ``if __name__ == "__main__":``): that call becomes ``await main()``, in the test's
   own trio loop.
 - A fragment may use top-level ``await``, ``async with`` and ``async for``, and these
-  prepared names: ``trio``, ``trio_sse``, ``json``, ``url`` (the docs stream's URL),
-  ``client`` (a ``trio_sse.SSEClient()``) and ``nursery`` (a trio nursery that is open
-  around the block).
+  prepared names: ``trio``, ``trio_sse``, ``json`` and ``client`` (a
+  ``trio_sse.SSEClient()``) unless an earlier block defined them, and, fresh for each
+  block, ``url`` (the docs stream's URL) and ``nursery`` (a trio nursery open around
+  the block).
 - ``async def test_*`` functions a block defines (examples of users' own tests) are
-  called after the block, as pytest would.
+  called after that block, as pytest would.
 
 The docs server (a trio_sse.testing handler) answers any path, GET or POST:
 
@@ -40,6 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import trio
@@ -51,7 +56,8 @@ from trio_sse.testing import DemoHandler, RecordedRequest, ScriptedResponse, ope
 ROOT = Path(__file__).resolve().parent.parent
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SAFETY = 10  # seconds: a hang guard per block, never part of what is tested
-PLACEHOLDER_ORIGINS = ("http://127.0.0.1:8080", "https://example.com")
+PLACEHOLDER_ORIGINS = ("http://127.0.0.1:8080", "https://example.com", "http://proxy.example:3128")
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 PLACEHOLDER_PORT = "port=8080"
 
 
@@ -76,7 +82,7 @@ def docs_handler() -> Callable[[RecordedRequest], ScriptedResponse]:
     stream = DemoHandler(pause=0, per_connection=3, events=DOCS_EVENTS)
 
     def handle(request: RecordedRequest) -> ScriptedResponse:
-        if request.target.startswith("/chat"):
+        if urlsplit(request.target).path.startswith("/chat"):  # absolute form via a proxy
             tokens = [ServerSentEvent(_json({"delta": d}), event="token") for d in CHAT_DELTAS]
             done = ServerSentEvent(_json({"finish_reason": "stop"}), event="done")
             return ScriptedResponse.events(*tokens, done)
@@ -128,7 +134,8 @@ def extract_blocks(path: Path) -> list[Block]:
     return blocks
 
 
-ALL_BLOCKS = [block for path in DOC_FILES for block in extract_blocks(path)]
+BLOCKS = {path: extract_blocks(path) for path in DOC_FILES}
+ALL_BLOCKS = [block for blocks in BLOCKS.values() for block in blocks]
 
 
 class _RunToAwait(ast.NodeTransformer):
@@ -182,11 +189,12 @@ async def run_block(
     if defines_main and not runner.rewritten:
         raise AssertionError(f"{filename}:{first_line}: defines main() but never trio.run()s it")
     compiled = compile(tree, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    before = {name: id(value) for name, value in namespace.items()}
     result = eval(compiled, namespace)  # a coroutine when the block awaits at top level
     if result is not None:
         await result
     for name, value in list(namespace.items()):
-        if name.startswith("test_") and callable(value):
+        if name.startswith("test_") and callable(value) and before.get(name) != id(value):
             await value()
 
 
@@ -198,24 +206,34 @@ def test_the_docs_have_python_blocks() -> None:
     assert {block.path.name for block in ALL_BLOCKS} >= {"README.md"}
 
 
-@pytest.mark.parametrize("block", ALL_BLOCKS, ids=[block.name for block in ALL_BLOCKS])
-async def test_block_runs(block: Block) -> None:
+@pytest.fixture
+def no_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+@pytest.mark.usefixtures("no_proxy_variables")
+@pytest.mark.parametrize("path", DOC_FILES, ids=[path.name for path in DOC_FILES])
+async def test_every_block_runs_in_order(path: Path) -> None:
+    namespace: dict[str, Any] = {
+        "__name__": "__main__",
+        "trio": trio,
+        "trio_sse": trio_sse,
+        "json": json,
+        "client": trio_sse.SSEClient(),
+    }
+    filename = str(path.relative_to(ROOT))
     async with open_sse_test_server(handler=docs_handler()) as server:
-        code = prepare(block, server.url.rstrip("/"), server.port)
-        with trio.fail_after(SAFETY):
-            async with trio.open_nursery() as nursery:
-                namespace: dict[str, Any] = {
-                    "__name__": "__main__",
-                    "trio": trio,
-                    "trio_sse": trio_sse,
-                    "json": json,
-                    "url": f"{server.url.rstrip('/')}/events",
-                    "client": trio_sse.SSEClient(),
-                    "nursery": nursery,
-                }
-                filename = str(block.path.relative_to(ROOT))
-                await run_block(code, filename, namespace, first_line=block.line + 1)
-        assert not server.errors, f"the docs server's handler failed: {server.errors}"
+        origin = server.url.rstrip("/")
+        for block in BLOCKS[path]:
+            with trio.fail_after(SAFETY):
+                async with trio.open_nursery() as nursery:
+                    namespace["url"] = f"{origin}/events"
+                    namespace["nursery"] = nursery
+                    code = prepare(block, origin, server.port)
+                    await run_block(code, filename, namespace, first_line=block.line + 1)
+            assert not server.errors, f"{block.name}: the docs server failed: {server.errors}"
 
 
 def test_placeholders_are_replaced_everywhere() -> None:
@@ -253,6 +271,13 @@ async def test_trio_run_becomes_await_in_the_harness() -> None:
     assert namespace["seen"] == [42]
 
 
+async def test_test_functions_run_once_after_the_block_that_defines_them() -> None:
+    namespace: dict[str, Any] = {"calls": []}
+    await run_block("async def test_a():\n    calls.append('a')\n", "doc.md", namespace)
+    await run_block("x = 1\n", "doc.md", namespace)
+    assert namespace["calls"] == ["a"]
+
+
 def test_the_readme_commands_are_the_ones_that_run() -> None:
     """The two commands the README promises: the demo, and the test command CI runs."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -274,3 +299,33 @@ async def test_a_failing_block_is_reported_at_its_line_in_the_doc() -> None:
         await run_block("x = 1\n1 / 0\n", "README.md", {}, first_line=40)
     assert info.traceback[-1].lineno + 1 == 41  # pytest's line numbers are 0-based
     assert Path(info.traceback[-1].path).name == "README.md"
+
+
+PROOF = re.compile(r"`(test_\w+\.py)(?:::(\w+))?`")
+
+
+def comparison_rows() -> list[str]:
+    """The rows of the README's comparison table (the section "trio-sse and its peers")."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## trio-sse and its peers", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    return rows[1:]  # without the header row (the separator row starts with "| ---")
+
+
+def test_every_comparison_row_names_tests_that_exist() -> None:
+    """The table claims only what a test proves: each row's last cell names test files
+    (and functions) under tests/, and each one exists, so a renamed test breaks this."""
+    rows = [row for row in comparison_rows() if not row.startswith("| ---")]
+    assert len(rows) >= 15
+    for row in rows:
+        proof = row.rstrip(" |").rsplit("|", 1)[1]
+        if "the whole suite" in proof:
+            continue
+        references = PROOF.findall(proof)
+        assert references, f"no test named for: {row[:60]}"
+        for filename, function in references:
+            source = (ROOT / "tests" / filename).read_text(encoding="utf-8")
+            if function:
+                assert re.search(rf"^(async )?def {function}\(", source, re.M), (
+                    f"{filename} has no test {function} (named in the README's table)"
+                )
