@@ -1,4 +1,4 @@
-"""EventHandoff: the deque between a session's reader and its consumer."""
+"""EventHandoff: the batch channel between a session's reader and its consumer."""
 
 from __future__ import annotations
 
@@ -60,7 +60,9 @@ async def test_a_cancelled_wait_leaves_the_handoff_usable() -> None:
     assert await handoff.get() == 1
 
 
-async def test_a_full_buffer_parks_the_reader_until_a_batch_is_taken() -> None:
+async def test_a_full_channel_parks_the_reader_until_a_batch_is_taken() -> None:
+    """BATCH_BUFFER batches wait in the channel; the reader waits for room, and goes
+    on once the consumer has moved one batch into its own deque."""
     handoff = EventHandoff[int]()
     blocked: list[int] = []
     done = trio.Event()
@@ -75,13 +77,10 @@ async def test_a_full_buffer_parks_the_reader_until_a_batch_is_taken() -> None:
         await trio.testing.wait_all_tasks_blocked()
         assert blocked == [BUFFER]  # on_block ran, then the reader waited
         assert not done.is_set()
-        for n in range(MAX_BATCH - 1):
-            assert await handoff.get() == n
-        await trio.testing.wait_all_tasks_blocked()
-        assert not done.is_set()  # a batch not all taken still counts
-        assert await handoff.get() == MAX_BATCH - 1  # the first batch is gone: room
+        assert await handoff.get() == 0  # a batch leaves the channel: room
         await done.wait()
-    assert handoff.buffered() == BUFFER - MAX_BATCH + 1
+    assert handoff.buffered() == BUFFER  # 255 in the deque, 7 batches and [-1] waiting
+    assert len(handoff.pending) == MAX_BATCH - 1
 
 
 async def test_a_huge_read_goes_in_batches_within_the_bound() -> None:
@@ -170,15 +169,36 @@ async def test_the_events_of_batch_buffer_reads_fill_it_whatever_their_count() -
     assert handoff.buffered() == BATCH_BUFFER
 
 
-async def test_a_consumer_that_emptied_the_deque_on_its_fast_path_wakes_the_reader() -> None:
+async def test_a_consumer_on_its_fast_path_then_in_get_frees_a_waiting_reader() -> None:
     """The session's ``__anext__`` pops ``pending`` itself; when it then waits in get()
-    for more, the reader parked on the full deque must be woken, or both wait forever."""
+    for more, a reader waiting on the full channel must get through, or both wait
+    forever."""
     handoff = EventHandoff[int]()
     for n in range(BATCH_BUFFER):
         await handoff.put([n], _never_blocks)
     async with guarded_nursery() as nursery:
         nursery.start_soon(handoff.put, [BATCH_BUFFER], lambda: None)
         await trio.testing.wait_all_tasks_blocked()
-        taken = [handoff.pending.popleft() for _ in range(BATCH_BUFFER)]  # the fast path
-        taken.append(await handoff.get())
+        taken = [await handoff.get()]
+        while handoff.pending:  # the fast path
+            taken.append(handoff.pending.popleft())
+        for _ in range(BATCH_BUFFER):
+            taken.append(await handoff.get())
     assert taken == list(range(BATCH_BUFFER + 1))
+
+
+async def test_get_waiting_when_incoming_opens_goes_on_with_incoming() -> None:
+    """A consumer parked in get() while ``incoming`` is opened elsewhere must not be
+    stranded on the batch channel."""
+    handoff = EventHandoff[int]()
+    got: list[int] = []
+
+    async def consume() -> None:
+        got.append(await handoff.get())
+
+    async with guarded_nursery() as nursery:
+        nursery.start_soon(consume)
+        await trio.testing.wait_all_tasks_blocked()
+        assert handoff.incoming is not None
+        await handoff.put([5], _never_blocks)
+    assert got == [5]
