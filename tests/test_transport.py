@@ -280,6 +280,8 @@ def test_transport_names_are_public() -> None:
     for name in (
         "Connector",
         "ConnectorTransport",
+        "Forwarding",
+        "ForwardingTransport",
         "Origin",
         "TCPTransport",
         "Transport",
@@ -287,3 +289,24 @@ def test_transport_names_are_public() -> None:
     ):
         assert name in trio_sse.__all__
         assert getattr(trio_sse, name) is not None
+
+
+async def test_a_transport_of_ones_own_may_forward(server: SSETestServer) -> None:
+    """A user transport with forwarding(origin) gets the request in absolute form with
+    its headers, as the built-in proxy transport does (here the 'proxy' is the server)."""
+    to_server = server.connector()
+    server.script(ScriptedResponse.events(ServerSentEvent(data="forwarded")))
+
+    class ViaGateway:
+        async def connect(self, origin: Origin) -> trio.abc.Stream:
+            return await to_server(origin)
+
+        def forwarding(self, origin: Origin) -> trio_sse.Forwarding:
+            return trio_sse.Forwarding("gateway", (("X-Gateway-Key", "k"),))
+
+    assert isinstance(ViaGateway(), trio_sse.ForwardingTransport)
+    async with SSEClient(transport=ViaGateway()).sse("http://origin.test/x") as session:
+        assert [ev.data async for ev in session] == ["forwarded"]
+    (request,) = server.requests
+    assert request.target == "http://origin.test/x"
+    assert request.header("x-gateway-key") == "k"

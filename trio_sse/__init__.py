@@ -27,6 +27,8 @@ from ._session import SessionState, SessionStatistics, SSESession
 from ._transport import (
     Connector,
     ConnectorTransport,
+    Forwarding,
+    ForwardingTransport,
     Origin,
     TCPTransport,
     Transport,
@@ -41,6 +43,8 @@ __all__ = [
     "ConnectorTransport",
     "Deserializer",
     "ExponentialBackoff",
+    "Forwarding",
+    "ForwardingTransport",
     "Headers",
     "Origin",
     "ProxyTransport",
