@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import math
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,11 +15,10 @@ OK_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
 
 
 @pytest.fixture(autouse=True)
-def no_cpu_time_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def no_cpu_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     """The suite asserts no timings: tests/test_limits.py checks the checkpoints
     deterministically; the fuzz run keeps the CPU-time starvation limit."""
     monkeypatch.setattr(fuzz.fuzz_client, "STARVATION_LIMIT", math.inf)
-    return
 
 
 def test_client_fuzz_target_runs() -> None:
