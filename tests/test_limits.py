@@ -26,6 +26,7 @@ from trio_sse import (
     SSEConnectionError,
     SSEParser,
     SSEResponseError,
+    SSETimeoutError,
 )
 from trio_sse._handoff import (
     BATCH_BUFFER,
@@ -353,6 +354,60 @@ async def test_a_cancel_scope_fires_in_the_middle_of_a_compressed_body(
             async for event in session:
                 got.append(event)
     assert scope.cancelled_caught
+    assert got == []
+
+
+async def serve_in_one_write(wire: bytes, task_status: trio.TaskStatus[int]) -> None:
+    """A raw server that answers every request with ``wire`` in one write (head and
+    body arrive together), then keeps the connection open."""
+
+    async def answer(stream: trio.SocketStream) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += await stream.receive_some(4096)
+        await stream.send_all(wire)
+        await trio.sleep_forever()
+
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    task_status.started(listeners[0].socket.getsockname()[1])
+    await trio.serve_listeners(answer, listeners)
+
+
+@pytest.mark.parametrize("with_the_head", [False, True])
+async def test_read_timeout_fires_in_the_middle_of_a_compressed_body(
+    autojump_clock: trio.testing.MockClock, server: SSETestServer, with_the_head: bool
+) -> None:
+    """Time passes (the clock jumps) while the session chews 4 MiB of blank lines:
+    read_timeout fires at the next checkpoint, before the event at the body's end,
+    also when the body came in the same read as the head (the clock starts at once)."""
+    client = make_client(read_timeout=5.0)
+    got: list[str | None] = []
+    errors: list[SSETimeoutError] = []
+
+    async def time_passes() -> None:
+        for _ in range(3):
+            await trio.lowlevel.checkpoint()
+        autojump_clock.jump(10.0)
+
+    async with trio.open_nursery() as nursery:
+        url = server.url
+        if with_the_head:
+            body = gzip.compress(BLANK_LINES)
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+            head += b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(body)
+            port = await nursery.start(serve_in_one_write, head + body)
+            url = f"http://127.0.0.1:{port}/"
+        else:
+            server.script(gzip_response(BLANK_LINES))
+        try:
+            async with client.sse(url) as session:
+                nursery.start_soon(time_passes)
+                async for event in session:
+                    got.append(event.data)
+        except SSETimeoutError as exc:
+            errors.append(exc)
+        nursery.cancel_scope.cancel()
+    assert len(errors) == 1
     assert got == []
 
 

@@ -607,7 +607,9 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         if read_timeout is None:  # no silence clock: no cancel scope per connection
             await self._pump_body(stream, exchange, parser, None, 0.0, _nothing)
             return
-        with trio.CancelScope() as silence:
+        # The clock starts now: body bytes that came with the head were the last read,
+        # and chewing them (a compressed body, say) must not outlast read_timeout.
+        with trio.CancelScope(deadline=trio.current_time() + read_timeout) as silence:
 
             def stop_the_silence_clock() -> None:
                 silence.deadline = math.inf  # waiting on the consumer is not silence
