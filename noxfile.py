@@ -42,6 +42,7 @@ def fuzz(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks side by side with the peer libraries; ``-- --quick`` for a short run."""
+    """Every benchmark suite (parser, e2e, fanin) beside the peer libraries;
+    ``-- e2e --quick`` for one suite, smaller."""
     session.install("-e", ".[bench]")
-    session.run("python", "-m", "benchmarks", *session.posargs)
+    session.run("python", "-m", "benchmarks", *(session.posargs or ["all"]))
