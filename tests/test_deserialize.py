@@ -227,3 +227,155 @@ def test_dataclass_round_trip(row: Row) -> None:
     """Whatever a dataclass dumps to JSON comes back equal."""
     text = json.dumps(dataclasses.asdict(row))
     assert default_deserialize(Row, text) == row
+
+
+# -- the plan caches are bounded ----------------------------------------------------------
+
+
+def test_the_plan_caches_are_bounded() -> None:
+    """A program that makes types on the fly (a dataclass, a Literal per value) does not
+    grow the caches without end: past CACHE_SIZE types the oldest plans are forgotten,
+    and a forgotten type is planned again when it comes back."""
+    from trio_sse import _deserialize
+
+    made = [
+        dataclasses.make_dataclass(f"Made{i}", [("n", Literal[i])])
+        for i in range(2 * _deserialize.CACHE_SIZE + 10)
+    ]
+    for i, tp in enumerate(made):
+        assert default_deserialize(tp, f'{{"n": {i}}}') == tp(i)
+    assert len(_deserialize._decoders) <= _deserialize.CACHE_SIZE
+    assert len(_deserialize._plans) <= _deserialize.CACHE_SIZE
+    assert made[0] not in _deserialize._decoders
+    assert default_deserialize(made[0], '{"n": 0}') == made[0](0)
+
+
+@dataclass
+class Tree:
+    value: int
+    children: list[Tree]
+
+
+def test_a_recursive_plan_outlives_its_cache_entry() -> None:
+    """A type that contains itself refers to its own plan directly, so a decoder made
+    before the type was forgotten by the cache still decodes nested values."""
+    from trio_sse import _deserialize
+
+    decode = _deserialize._decoder(Tree)
+    for i in range(_deserialize.CACHE_SIZE + 1):
+        default_deserialize(Literal[f"flood{i}"], f'"flood{i}"')
+    assert Tree not in _deserialize._plans
+    text = '{"value": 1, "children": [{"value": 2, "children": []}]}'
+    assert decode(text) == Tree(1, [Tree(2, [])])
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+    HIGH = 2
+
+
+class PydanticA(pydantic.BaseModel):
+    a: int
+
+
+class PydanticB(pydantic.BaseModel):
+    b: int
+
+
+class MsgspecA(msgspec.Struct):
+    a: int
+
+
+class MsgspecB(msgspec.Struct):
+    b: int
+
+
+def test_unions_of_pydantic_and_msgspec_models_try_every_member() -> None:
+    """A union of models (a payload of one of several shapes) is tried member by
+    member, also nested: the first model's validation error is not the answer."""
+    assert default_deserialize(PydanticA | PydanticB, '{"b": 1}') == PydanticB(b=1)
+    assert default_deserialize(list[MsgspecA | MsgspecB], '[{"b": 2}]') == [MsgspecB(b=2)]
+    assert default_deserialize(MsgspecA | int, "3") == 3
+    with pytest.raises(ValueError, match=r"at \$\[0\]: expected a value of"):
+        default_deserialize(list[PydanticA | PydanticB], '[{"c": 1}]')
+    with pytest.raises(ValueError, match=r"at \$\.msgspec_item: "):
+        default_deserialize(
+            Basket,
+            '{"owner": ' + CUSTOMER_JSON + ', "pydantic_items": [], "msgspec_item": {}}',
+        )
+
+
+def test_an_int_enum_does_not_take_a_boolean() -> None:
+    """JSON true is not the number 1, though Python's True == 1."""
+    assert default_deserialize(Level, "1") is Level.LOW
+    with pytest.raises(ValueError, match="is not a Level"):
+        default_deserialize(Level, "true")
+    with pytest.raises(ValueError, match="is not a Level"):
+        default_deserialize(Level, '"1"')
+
+
+@pytest.mark.parametrize(
+    ("model", "text", "where"),
+    [
+        (Order, "[]", "expected an object for Order"),
+        (Order, '"id"', "expected an object for Order"),
+        (dict[str, int], "[1]", "at $: expected an object, got an array"),
+        (list[str], '"ab"', "at $: expected an array, got a string"),
+        (set[int], "{}", "at $: expected an array, got an object"),
+        (tuple[int, int], "[1]", "expected an array of 2"),
+        (tuple[int, int], "[1, 2, 3]", "expected an array of 2"),
+        (float, "true", "expected a number, got a boolean"),
+        (int, "1.0", "expected an integer"),
+    ],
+)
+def test_wrong_json_kinds_are_refused(model: Any, text: str, where: str) -> None:
+    """Each shape checks the JSON kind itself: an object is not an array, a boolean is
+    not a number, a string is not a list of characters."""
+    with pytest.raises(ValueError, match=re.escape(where)):
+        default_deserialize(model, text)
+
+
+class Patch(TypedDict, total=False):
+    op: typing_extensions.Required[str]
+    value: int
+
+
+@dataclass
+class Stamped:
+    body: str
+    seen: int = field(init=False, default=0)
+
+
+def test_required_keys_of_a_partial_typeddict_and_init_false_fields() -> None:
+    """``Required`` in a ``total=False`` TypedDict is required (also written as a string
+    annotation); a dataclass field with init=False is never taken from the JSON."""
+    assert default_deserialize(Patch, '{"op": "add"}') == {"op": "add"}
+    with pytest.raises(ValueError, match="Patch needs 'op'"):
+        default_deserialize(Patch, '{"value": 1}')
+    assert default_deserialize(Stamped, '{"body": "x", "seen": 5}') == Stamped("x")
+
+
+def test_nested_models_are_validated_by_their_library() -> None:
+    """Inside a dataclass a Struct is checked by msgspec (not just constructed) and a
+    pydantic model by pydantic; the error names the path."""
+
+    def basket(items: str, item: str) -> str:
+        owner = f'{{"owner": {CUSTOMER_JSON}, '
+        return owner + f'"pydantic_items": [{items}], "msgspec_item": {item}}}'
+
+    good = '{"sku": "x", "qty": 1}'
+    bad = '{"sku": "x", "qty": "many"}'
+    assert default_deserialize(Basket, basket(good, good)).msgspec_item.qty == 1
+    with pytest.raises(ValueError, match=r"at \$\.msgspec_item: Expected `int`"):
+        default_deserialize(Basket, basket(good, bad))
+    with pytest.raises(ValueError, match=r"at \$\.pydantic_items\[0\]: 1 validation error"):
+        default_deserialize(Basket, basket(bad, good))
+
+
+def test_annotated_and_qualified_types_check_the_inner_type() -> None:
+    """``Annotated[int, ...]`` and a TypedDict's ``NotRequired[str]`` are checked as int
+    and str, not taken as they come."""
+    with pytest.raises(ValueError, match=r"at \$: expected an integer"):
+        default_deserialize(Annotated[int, "meta"], '"5"')
+    with pytest.raises(ValueError, match=r"at \$\.tag: expected a str"):
+        default_deserialize(Ping, '{"seq": 1, "tag": 2}')

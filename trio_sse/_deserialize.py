@@ -7,8 +7,9 @@ plain containers, checking every value on the way; pydantic models and msgspec
 Structs are handed to their own library when it is installed (never imported here
 unless the caller's model already comes from it). ``str`` gets the text as it is.
 
-Building a type is planned once per type (``_converter``, cached) and the plan is run
-per event, so the work per event is ``json.loads`` plus the checks of the values.
+Building a type is planned once per type (``_converter``; the plans of the last
+CACHE_SIZE types are kept) and the plan is run per event, so the work per event is
+``json.loads`` plus the checks of the values.
 Sans-IO: no trio here, the session calls ``EventTyper.type_events`` per network read.
 """
 
@@ -22,7 +23,7 @@ import sys
 import types
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, Union
+from typing import Any, Literal, TypeVar, Union
 
 from ._events import ServerSentEvent, TypedServerSentEvent
 from ._exceptions import SSEDeserializationError
@@ -35,6 +36,7 @@ Deserializer = Callable[[Any, str], Any]
 """``(type, text) -> object``: builds an object of ``type`` from an event's data."""
 
 _Convert = Callable[[Any, str], Any]  # (JSON value, path for messages) -> the built value
+_T = TypeVar("_T")
 
 
 class _Mismatch(ValueError):
@@ -75,17 +77,34 @@ def _check_one_model(tp: object, deserialize: Deserializer) -> None:
 # -- decoding JSON text ----------------------------------------------------------------------
 
 
+CACHE_SIZE = 256
+"""How many types the default deserializer keeps a plan for (each of its two caches).
+
+A program has few types, but one that makes types on the fly (``Literal[x]`` per
+value, a dataclass per message) must not grow the caches without end: past this
+many, the type planned longest ago is forgotten (and planned again if it comes back).
+A lookup stays one ``dict.get``: nothing is done per event to keep the order."""
+
+
+def _remember(cache: dict[Any, _T], key: Any, value: _T) -> _T:
+    """``cache[key] = value``, forgetting the oldest entries past CACHE_SIZE."""
+    cache[key] = value
+    while len(cache) > CACHE_SIZE:
+        del cache[next(iter(cache))]
+    return value
+
+
 def _decoder(tp: Any) -> Callable[[str], Any]:
     try:
         decoder = _decoders.get(tp)
     except TypeError:  # a type form that cannot be a dict key: planned each time
         return _make_decoder(tp)
     if decoder is None:
-        decoder = _decoders[tp] = _make_decoder(tp)
+        decoder = _remember(_decoders, tp, _make_decoder(tp))
     return decoder
 
 
-_decoders: dict[Any, Callable[[str], Any]] = {}  # a program has few types: no eviction
+_decoders: dict[Any, Callable[[str], Any]] = {}  # bounded by CACHE_SIZE
 
 
 def _make_decoder(tp: Any) -> Callable[[str], Any]:
@@ -125,8 +144,11 @@ def _is_msgspec_struct(tp: Any) -> bool:
 # -- building values from JSON -----------------------------------------------------------------
 
 
-_plans: dict[Any, _Convert] = {}
-_in_progress: set[Any] = set()  # types being planned: one that contains itself recurses
+_plans: dict[Any, _Convert] = {}  # bounded by CACHE_SIZE
+# Types being planned, each with the cell its finished plan goes into: a type that
+# contains itself (a tree node whose children are nodes) refers to its own plan through
+# the cell, never through _plans, from which it may since have been forgotten.
+_in_progress: dict[Any, list[_Convert]] = {}
 
 
 def _converter(tp: Any) -> _Convert:
@@ -138,15 +160,22 @@ def _converter(tp: Any) -> _Convert:
         return _make_converter(tp)
     if plan is not None:
         return plan
-    if tp in _in_progress:  # e.g. a tree node whose children are nodes: look up on use
-        return lambda value, path: _plans[tp](value, path)
-    _in_progress.add(tp)
+    pending = _in_progress.get(tp)
+    if pending is not None:
+        return _later(pending)
+    cell: list[_Convert] = []
+    _in_progress[tp] = cell
     try:
         plan = _make_converter(tp)
     finally:
-        _in_progress.discard(tp)
-    _plans[tp] = plan
-    return plan
+        del _in_progress[tp]
+    cell.append(plan)
+    return _remember(_plans, tp, plan)
+
+
+def _later(cell: list[_Convert]) -> _Convert:
+    """The plan that will be in ``cell`` once its type is planned (for recursion)."""
+    return lambda value, path: cell[0](value, path)
 
 
 def _make_converter(tp: Any) -> _Convert:
@@ -290,16 +319,23 @@ _EXACT_KINDS = (bool, int, float, str)
 def _enum(tp: type[enum.Enum]) -> _Convert:
     def convert(value: Any, path: str) -> Any:
         try:
-            return tp(value)
+            member = tp(value)
         except ValueError:
             raise _Mismatch(f"at {path}: {value!r} is not a {tp.__name__}") from None
+        # true == 1: an IntEnum must not take a JSON boolean for its member 1.
+        if type(value) is bool and type(member.value) is not bool:
+            raise _Mismatch(f"at {path}: {value!r} is not a {tp.__name__}")
+        return member
 
     return convert
 
 
 def _pydantic(tp: Any) -> _Convert:
     def convert(value: Any, path: str) -> Any:
-        return tp.model_validate(value)
+        try:
+            return tp.model_validate(value)
+        except ValueError as exc:  # a ValidationError: a mismatch, so a union tries on
+            raise _Mismatch(f"at {path}: {exc}") from exc
 
     return convert
 
@@ -308,7 +344,10 @@ def _msgspec(tp: Any) -> _Convert:
     msgspec = sys.modules["msgspec"]
 
     def convert(value: Any, path: str) -> Any:
-        return msgspec.convert(value, tp)
+        try:
+            return msgspec.convert(value, tp)
+        except ValueError as exc:  # a ValidationError: a mismatch, so a union tries on
+            raise _Mismatch(f"at {path}: {exc}") from exc
 
     return convert
 
