@@ -285,3 +285,44 @@ async def test_pydantic_and_msgspec_models_over_the_wire(server: SSETestServer) 
     async with open_sse_session(server.url, model=models) as session:
         data = [ev.data for ev in await collect(session)]
     assert data == [PydanticCustomer(name="Ada"), MsgspecProduct("p1", 2.0), "plain text", "tick"]
+
+
+def test_the_good_events_of_a_batch_come_before_the_error() -> None:
+    """EventTyper (sans-IO): of one network read's events, those before the bad one are
+    returned typed with the error; with skip, the bad one is dropped and the rest kept.
+    None data stays None without calling the deserializer."""
+    from trio_sse._deserialize import EventTyper, default_deserialize
+
+    batch = [
+        ServerSentEvent(data='{"name": "A"}', id="1"),
+        ServerSentEvent(comments="ping"),
+        ServerSentEvent(data="{bad", id="2"),
+        ServerSentEvent(data='{"name": "C"}', id="3"),
+    ]
+    typed, error = EventTyper(Customer, default_deserialize, skip=False).type_events(batch)
+    assert typed == [
+        TypedServerSentEvent(Customer("A"), id="1"),
+        TypedServerSentEvent(None, comments="ping"),
+    ]
+    assert error is not None
+    assert error.event == batch[2]
+    typed, error = EventTyper(Customer, default_deserialize, skip=True).type_events(batch)
+    assert [ev.data for ev in typed] == [Customer("A"), None, Customer("C")]
+    assert error is None
+
+
+async def test_the_good_events_of_one_read_are_delivered_before_the_error(
+    server: SSETestServer,
+) -> None:
+    """Good and bad events in one chunk on the wire: the good ones reach the consumer."""
+    server.script(ScriptedResponse.events('data: {"name": "A"}\n\ndata: {"nom": 1}\n\n'))
+    got: list[Any] = []
+
+    async def consume() -> None:
+        async with open_sse_session(server.url, model=Customer) as session:
+            async for ev in session:
+                got.append(ev.data)
+
+    with pytest.raises(SSEDeserializationError):
+        await consume()
+    assert got == [Customer("A")]
