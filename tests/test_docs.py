@@ -24,6 +24,9 @@ The convention, for whoever writes the docs (none of it shows in the rendered pa
 - ``async def test_*`` functions a block defines (examples of users' own tests) are
   called after that block, as pytest would.
 
+The README's comparison table ("trio-sse and its peers") is checked too: every row names,
+in its last cell, the tests that prove trio-sse's claim, and each named test must exist.
+
 The docs server (a trio_sse.testing handler) answers any path, GET or POST:
 
 - ``/chat...``: an LLM-style stream, ``token`` events with JSON ``{"delta": ...}`` data,
