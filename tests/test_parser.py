@@ -1,6 +1,6 @@
 """Unit tests of SSEParser against WHATWG HTML 9.2.6 "Interpreting an event stream".
 
-Every rule of DESIGN.md's "Event-stream semantics" list has a test here. Like h11's
+Every rule of docs/architecture.md's "The event-stream format" table has a test here. Like h11's
 reader tests, each stream is parsed several ways (whole, byte by byte, split in two at
 every position, and followed by a line that never ends) and all ways must agree, so a
 test of a rule is also a test that chunk boundaries do not matter for it.
@@ -844,7 +844,7 @@ def test_parser_keeps_raising_after_failure() -> None:
 
 
 def test_default_max_event_size() -> None:
-    """The default limit is DESIGN.md's 16 MiB."""
+    """The default limit is 16 MiB (docs/architecture.md, Numbers)."""
     assert 16 * MiB == DEFAULT_MAX_EVENT_SIZE
 
 

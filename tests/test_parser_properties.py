@@ -33,7 +33,7 @@ PER_COMBINATION_SETTINGS = settings(PROPERTY_SETTINGS, max_examples=100)
 
 @dataclass
 class Reference:
-    """What a body means, per WHATWG HTML 9.2.6 and DESIGN.md's filters."""
+    """What a body means, per WHATWG HTML 9.2.6 and the filters of docs/architecture.md."""
 
     events: list[ServerSentEvent]
     last_event_id: str | None

@@ -119,7 +119,7 @@ def _transitive_imports(module: str) -> dict[str, set[str]]:
 
 @pytest.mark.parametrize("module", sorted(FORBIDDEN))
 def test_module_exists(module: str) -> None:
-    """Every sans-IO module is part of the package (DESIGN.md's layout)."""
+    """Every sans-IO module is part of the package (docs/architecture.md, "The layers")."""
     assert (PACKAGE_DIR / f"{module}.py").is_file(), f"{PACKAGE}/{module}.py is missing"
 
 

@@ -1,8 +1,9 @@
 """Judging a response head: open the stream, stop, follow a redirect, retry later, or reject.
 
-``judge_response`` is the whole policy of DESIGN.md's "HTTP and reconnection" for one
-head; the session only carries the decision out. Redirects are built here too, with the
-method, body and credential rules of Fetch. Sans-IO: the standard library only.
+``judge_response`` is the whole HTTP policy of docs/architecture.md ("Where each rule
+lives", HTTP) for one head; the session only carries the decision out. Redirects are
+built here too, with the method, body and credential rules of Fetch. Sans-IO: the
+standard library only.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def judge_response(
     follow_redirects: bool = True,
     allow_insecure_redirects: bool = False,
 ) -> Decision:
-    """What the session does with this response head (see DESIGN.md, HTTP and reconnection).
+    """What the session does with this response head (docs/architecture.md, HTTP rules).
 
     With ``follow_redirects`` off a redirect is rejected like any other status; an https
     to http redirect is rejected unless ``allow_insecure_redirects``."""
