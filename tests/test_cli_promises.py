@@ -163,3 +163,18 @@ async def test_no_proxy_from_the_environment_is_honoured(server: SSETestServer) 
         env = cli_env(HTTP_PROXY=f"http://127.0.0.1:{port}", NO_PROXY="127.0.0.1")
         result = await cli("stream", server.url, env=env)
     assert (result.returncode, result.stdout) == (0, b"data: direct\n\n"), result.stderr
+
+
+async def test_event_message_also_picks_events_named_message(
+    server: SSETestServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--event message`` picks the default type, whether the server wrote no event
+    line or ``event: message`` (the same type to EventSource); other types are left out."""
+    server.script(
+        ScriptedResponse.events(
+            "event: message\ndata: named\n\n", "data: unnamed\n\n", "event: tick\ndata: t\n\n"
+        )
+    )
+    result = await in_process(capsys, "stream", server.url, "--event", "message")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"event: message\ndata: named\n\ndata: unnamed\n\n"

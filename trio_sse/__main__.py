@@ -321,7 +321,7 @@ class _StreamJob:
 
     options: SessionOptions
     printer: _Printer
-    wanted: frozenset[str | None]  # --event filter; None is the default type
+    wanted: frozenset[str]  # --event filter: event types, "message" the default one
     max_events: int | None
 
 
@@ -381,7 +381,7 @@ def _prepare_stream(args: argparse.Namespace, out: TextIO, err: TextIO) -> _Stre
     options = client._session_options(args.url, None, call)
     # The id printed is the event's own id line unless --sticky-ids (see SSEParser).
     options = dataclasses.replace(options, own_ids=not args.sticky_ids)
-    wanted = frozenset(None if name == "message" else name for name in args.event)
+    wanted = frozenset(args.event)
     return _StreamJob(options, printer, wanted, args.max_events)
 
 
@@ -389,7 +389,8 @@ async def _stream(job: _StreamJob) -> None:
     count = 0
     async with _session_scope(SSESession[ServerSentEvent](job.options)) as session:
         async for ev in session:
-            if job.wanted and ev.event not in job.wanted:
+            # No type and ``event: message`` are one type (WHATWG): "message".
+            if job.wanted and (ev.event or "message") not in job.wanted:
                 continue
             job.printer.print(ev)
             count += 1
