@@ -13,6 +13,8 @@ import argparse
 import sys
 import time
 import traceback
+from collections.abc import Callable
+from typing import Any
 
 from fuzz import fuzz_client, fuzz_framing, fuzz_parser
 
@@ -47,84 +49,81 @@ def main(argv: list[str] | None = None) -> int:
     return status
 
 
-def fuzz_the_client(seconds: float, first_seed: int | None) -> int:
-    """The whole-client target (fuzz/fuzz_client.py) for ``seconds``; 0 if nothing failed.
-
-    Examples run against real sockets (up to a second or so each), so batches are small."""
-    stats = fuzz_client.STATS
+def run_target(
+    name: str,
+    stats: Any,
+    make_test: Callable[[int, int | None], Callable[[], None]],
+    seconds: float,
+    batch: int,
+    first_seed: int | None,
+    summary: Callable[[], str],
+) -> int:
+    """Run ``make_test(batch, seed)()`` batches of one target until ``seconds`` are spent
+    (the target stops a batch early at ``stats.deadline``); print one line; 0 if nothing
+    failed. Each batch gets the next seed, so a seeded run is reproducible."""
     start = time.monotonic()
     stats.deadline = start + seconds
     batches = 0
     try:
         while time.monotonic() < stats.deadline:
             seed = None if first_seed is None else first_seed + batches
-            fuzz_client.client_fuzz_test(50, seed)()
+            make_test(batch, seed)()
             batches += 1
     except Exception:
         traceback.print_exc()
         elapsed = time.monotonic() - start
-        print(f"fuzz client: FAILED after {stats.examples} examples in {elapsed:.1f} seconds")
+        print(f"{name}: FAILED after {stats.examples} examples in {elapsed:.1f} seconds")
         return 1
     elapsed = time.monotonic() - start
-    outcomes = ", ".join(f"{n} {kind}" for kind, n in sorted(stats.outcomes.items()))
-    print(
-        f"fuzz client: {stats.examples} examples in {elapsed:.1f} seconds, 0 failures "
-        f"({outcomes}; {stats.connections} connections, {stats.events} events, "
-        f"worst starvation {stats.worst_starvation * 1000:.1f} ms of CPU, "
-        f"peak RSS {stats.peak_rss / 2**20:.0f} MiB)"
-    )
+    print(f"{name}: {stats.examples} examples in {elapsed:.1f} seconds, 0 failures{summary()}")
     return 0
+
+
+def fuzz_the_client(seconds: float, first_seed: int | None) -> int:
+    """The whole-client target (fuzz/fuzz_client.py). Examples run against real sockets
+    (up to a second or so each), so batches are small."""
+    stats = fuzz_client.STATS
+
+    def summary() -> str:
+        outcomes = ", ".join(f"{n} {kind}" for kind, n in sorted(stats.outcomes.items()))
+        return (
+            f" ({outcomes}; {stats.connections} connections, {stats.events} events, "
+            f"worst starvation {stats.worst_starvation * 1000:.1f} ms of CPU, "
+            f"peak RSS {stats.peak_rss / 2**20:.0f} MiB)"
+        )
+
+    return run_target(
+        "fuzz client", stats, fuzz_client.client_fuzz_test, seconds, 50, first_seed, summary
+    )
 
 
 def fuzz_the_framing(seconds: float, batch: int, first_seed: int | None) -> int:
-    """The framing target (fuzz/fuzz_framing.py) for ``seconds``; 0 if nothing failed."""
+    """The framing target (fuzz/fuzz_framing.py): our body decoder against h11."""
     stats = fuzz_framing.STATS
-    start = time.monotonic()
-    stats.deadline = start + seconds
-    batches = 0
-    try:
-        while time.monotonic() < stats.deadline:
-            seed = None if first_seed is None else first_seed + batches
-            fuzz_framing.framing_fuzz_test(batch, seed)()
-            batches += 1
-    except Exception:
-        traceback.print_exc()
-        elapsed = time.monotonic() - start
-        print(f"fuzz framing: FAILED after {stats.examples} examples in {elapsed:.1f} seconds")
-        return 1
-    elapsed = time.monotonic() - start
-    outcomes = ", ".join(f"{n} {kind}" for kind, n in sorted((stats.outcomes or {}).items()))
-    print(
-        f"fuzz framing: {stats.examples} examples in {elapsed:.1f} seconds, 0 failures, "
-        f"same as h11 ({outcomes}; {stats.bytes_fed / 1024:.0f} KiB fed)"
+
+    def summary() -> str:
+        outcomes = ", ".join(f"{n} {kind}" for kind, n in sorted((stats.outcomes or {}).items()))
+        return f", same as h11 ({outcomes}; {stats.bytes_fed / 1024:.0f} KiB fed)"
+
+    return run_target(
+        "fuzz framing", stats, fuzz_framing.framing_fuzz_test, seconds, batch, first_seed, summary
     )
-    return 0
 
 
 def fuzz_the_parser(seconds: float, batch: int, first_seed: int | None) -> int:
-    """The parser target (fuzz/fuzz_parser.py) for ``seconds``; 0 if nothing failed."""
+    """The parser target (fuzz/fuzz_parser.py)."""
     stats = fuzz_parser.STATS
-    start = time.monotonic()
-    stats.deadline = start + seconds
-    batches = 0
-    try:
-        while time.monotonic() < stats.deadline:
-            seed = None if first_seed is None else first_seed + batches
-            fuzz_parser.parser_fuzz_test(batch, seed)()
-            batches += 1
-    except Exception:
-        traceback.print_exc()
-        elapsed = time.monotonic() - start
-        print(f"fuzz: FAILED after {stats.examples} examples in {elapsed:.1f} seconds")
-        return 1
-    elapsed = time.monotonic() - start
-    print(
-        f"fuzz: {stats.examples} examples in {elapsed:.1f} seconds, 0 failures "
-        f"({stats.feeds} feeds, {stats.bytes_fed / 2**20:.1f} MiB, {stats.events} events, "
-        f"{stats.protocol_errors} protocol errors, peak feed {stats.peak_bytes / 1024:.0f} KiB, "
-        f"at most {stats.worst_ratio:.0%} of the memory bound)"
+
+    def summary() -> str:
+        return (
+            f" ({stats.feeds} feeds, {stats.bytes_fed / 2**20:.1f} MiB, {stats.events} events, "
+            f"{stats.protocol_errors} protocol errors, peak feed {stats.peak_bytes / 1024:.0f} "
+            f"KiB, at most {stats.worst_ratio:.0%} of the memory bound)"
+        )
+
+    return run_target(
+        "fuzz", stats, fuzz_parser.parser_fuzz_test, seconds, batch, first_seed, summary
     )
-    return 0
 
 
 if __name__ == "__main__":
