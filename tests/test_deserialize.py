@@ -379,3 +379,23 @@ def test_annotated_and_qualified_types_check_the_inner_type() -> None:
         default_deserialize(Annotated[int, "meta"], '"5"')
     with pytest.raises(ValueError, match=r"at \$\.tag: expected a str"):
         default_deserialize(Ping, '{"seq": 1, "tag": 2}')
+
+
+@dataclass
+class Percent:
+    value: float
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.value <= 100:
+            raise ValueError("a percentage is between 0 and 100")
+
+
+def test_a_dataclass_that_refuses_its_values_is_a_mismatch() -> None:
+    """A ValueError from ``__post_init__`` is a mismatch at its path, so a union tries
+    its next member."""
+    assert default_deserialize(Percent | float, '{"value": 50}') == Percent(50.0)
+    assert default_deserialize(list[Percent | dict[str, float]], '[{"value": 150}]') == [
+        {"value": 150.0}
+    ]
+    with pytest.raises(ValueError, match=r"at \$\[0\]: Percent: a percentage is between"):
+        default_deserialize(list[Percent], '[{"value": 150}]')

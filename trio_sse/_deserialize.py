@@ -385,7 +385,10 @@ def _dataclass(tp: type) -> _Convert:
         if missing:
             raise _Mismatch(f"at {path}: {name} needs {sorted(missing)[0]!r}")
         kwargs = {key: field(value[key], f"{path}.{key}") for key, field in plan if key in value}
-        return tp(**kwargs)  # keys the class does not know are ignored
+        try:
+            return tp(**kwargs)  # keys the class does not know are ignored
+        except ValueError as exc:  # __post_init__ refused it: a mismatch, a union tries on
+            raise _Mismatch(f"at {path}: {name}: {exc}") from exc
 
     return convert
 
