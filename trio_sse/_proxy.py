@@ -69,9 +69,11 @@ class Proxy:
             raise ValueError(f"proxy URL {_redact(url)!r} has no host")
         if parts.path not in ("", "/") or parts.query or parts.fragment:
             raise ValueError(f"proxy URL {_redact(url)!r} must not have a path or query")
+        if port == 0:  # urlsplit accepts it; "port or 80" would quietly mean 80
+            raise ValueError(f"invalid proxy URL {_redact(url)!r}: port 0")
         username = unquote(parts.username) if parts.username is not None else None
         password = unquote(parts.password) if parts.password is not None else None
-        return cls(parts.hostname.lower(), port or 80, username, password)
+        return cls(parts.hostname.lower(), 80 if port is None else port, username, password)
 
     @property
     def authorization(self) -> str | None:
