@@ -152,6 +152,8 @@ class ChunkedFraming(_Framing):
         bytes before it (at once when there were none)."""
         if self._error is not None:
             raise self._error
+        if self.done:  # an EOF after the last chunk is the normal end, not a lost body
+            return b""
         parts: list[bytes] = []
         try:
             self._decode(parts)
