@@ -3,11 +3,26 @@ rule is changed (the mutation it catches is named in its docstring)."""
 
 from __future__ import annotations
 
+import gzip
+import random
 import zlib
 
+import brotli
 import pytest
 
-from trio_sse._decoders import IdentityDecoder, ZlibDecoder
+try:
+    from compression import zstd  # type: ignore[import-not-found]
+except ImportError:  # before Python 3.14
+    from backports import zstd
+
+from trio_sse import SSEProtocolError
+from trio_sse._decoders import (
+    _INPUT_SLICE,
+    BrotliDecoder,
+    IdentityDecoder,
+    ZlibDecoder,
+    ZstdDecoder,
+)
 
 
 @pytest.mark.parametrize("limit", [1, 4, 9])
@@ -51,4 +66,54 @@ def test_raw_deflate_whose_start_passes_the_header_checksum() -> None:
     decoder.feed(RAW_LOOKING_WRAPPED)
     assert decoder.read(1024) == _DATA
     assert decoder.read(1024) == b""
+    assert not decoder.unfinished()
+
+
+def test_br_junk_beyond_the_input_slice_is_an_error_after_the_good_bytes() -> None:
+    """Catches the trailing-input check after a finished br stream deleted: when the
+    compressed body is exactly one input slice long, the junk after it is never shown
+    to brotli (which refuses junk only within the chunk it is given)."""
+    data = random.Random(7).randbytes(65532)
+    body = brotli.compress(data, quality=0)
+    assert len(body) == _INPUT_SLICE
+    decoder = BrotliDecoder()
+    decoder.feed(body + b"junk")
+    out = b""
+    while len(out) < len(data):
+        out += decoder.read(1 << 20)
+    assert out == data
+    with pytest.raises(SSEProtocolError, match="data after the end of the br"):
+        decoder.read(1 << 20)
+
+
+@pytest.mark.parametrize(("window_log", "ok"), [(23, True), (24, False)])
+def test_zstd_window_bound_is_exactly_8_mib(window_log: int, ok: bool) -> None:
+    """Catches _ZSTD_WINDOW_LOG_MAX raised to 24 (RFC 8878 section 7.2: 8 MiB)."""
+    options = {zstd.CompressionParameter.window_log: window_log}
+    compressor = zstd.ZstdCompressor(options=options)
+    decoder = ZstdDecoder()
+    decoder.feed(compressor.compress(b"x" * 1000) + compressor.flush())
+    if ok:
+        assert decoder.read(1 << 20) == b"x" * 1000
+    else:
+        with pytest.raises(SSEProtocolError, match="zstd"):
+            decoder.read(1 << 20)
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate"])
+def test_zlib_output_held_back_by_the_limit_comes_out_without_more_input(coding: str) -> None:
+    """Catches ``_more`` forgotten: once zlib has taken all the input but still holds
+    output a limit cut short, the next reads must flush it, not wait for input."""
+    data = b"x" * 20_000  # ends inside a long match: its copy is what zlib holds
+    body = gzip.compress(data) if coding == "gzip" else zlib.compress(data)
+    trailer = 8 if coding == "gzip" else 4  # CRC32 and size, or Adler-32
+    decoder = ZlibDecoder(coding)
+    decoder.feed(body[:-trailer])  # every compressed byte, but not the checksum yet
+    out = b""
+    while part := decoder.read(7):
+        assert len(part) <= 7
+        out += part
+    assert out == data  # all of it, before the checksum comes
+    decoder.feed(body[-trailer:])
+    assert decoder.read(1000) == b""
     assert not decoder.unfinished()
