@@ -117,3 +117,16 @@ def test_zlib_output_held_back_by_the_limit_comes_out_without_more_input(coding:
     decoder.feed(body[-trailer:])
     assert decoder.read(1000) == b""
     assert not decoder.unfinished()
+
+
+def test_a_corrupt_gzip_error_stays_raised() -> None:
+    """Catches the sticky error of ZlibDecoder.read deleted: the corrupt input is
+    consumed by the read that failed, so without it the next read returns b"" and a
+    corrupt body could end as if clean."""
+    body = bytearray(gzip.compress(b"data: " + random.Random(1).randbytes(4000)))
+    body[2000:2010] = b"\xff" * 10  # stored (incompressible) data: only the CRC tells
+    decoder = ZlibDecoder("gzip")
+    decoder.feed(bytes(body))
+    for _ in range(3):  # the CRC check fails in the first read, and in every later one
+        with pytest.raises(SSEProtocolError, match="corrupt gzip"):
+            decoder.read(1 << 20)

@@ -3,9 +3,14 @@ if the one line keeping a rule is changed (the mutation it catches is in its doc
 
 from __future__ import annotations
 
-import pytest
+import ssl
 
+import pytest
+import trio
+
+from trio_sse import SSEConnectionError
 from trio_sse._proxy import Proxy
+from trio_sse._transport import Origin, translate_error
 
 
 @pytest.mark.parametrize("url", ["http://proxy.example:0", "http://user:secret@proxy.example:0"])
@@ -19,3 +24,32 @@ def test_a_proxy_on_port_0_is_refused_not_taken_as_80(url: str) -> None:
 def test_a_proxy_without_a_port_is_on_80() -> None:
     assert Proxy.parse("http://proxy.example").port == 80
     assert Proxy.parse("proxy.example:3128").port == 3128
+
+
+def test_an_ipv6_origin_is_named_with_brackets() -> None:
+    """Catches the brackets dropped from Origin.__str__ (``http://::1:80`` is no URL)."""
+    assert str(Origin("http", "::1", 8080)) == "http://[::1]:8080"
+    assert str(Origin("https", "example.com", 443)) == "https://example.com:443"
+
+
+@pytest.mark.parametrize(
+    ("error", "tls", "retryable"),
+    [
+        (ssl.SSLError("no client method"), True, False),  # a context unfit for clients
+        (ValueError("server_hostname"), True, False),
+        (ValueError("label too long"), False, False),  # a name the resolver rejects
+        (OSError(111, "refused"), False, True),
+        (trio.BrokenResourceError("gone"), True, True),  # a failed handshake
+        (trio.ClosedResourceError("closed"), False, True),
+        (RuntimeError("a bug"), False, False),
+    ],
+)
+def test_which_transport_failures_a_retry_may_cure(
+    error: Exception, tls: bool, retryable: bool
+) -> None:
+    """Catches a retryable flag flipped in translate_error: a TLS context that cannot
+    make client sockets, or a bug in a transport, does not heal by waiting."""
+    translated = translate_error(error, Origin("https", "example.com", 443), tls=tls)
+    assert translated.retryable is retryable
+    assert isinstance(translated.error, SSEConnectionError)
+    assert translated.error.__cause__ is error
