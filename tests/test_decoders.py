@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import sys
 import zlib
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from tests.http_helpers import GET, HEAD_SSE, framed, pieces, run, split_at
 from trio_sse import SSEConnectionError, SSEProtocolError
-from trio_sse._decoders import ZlibDecoder
+from trio_sse._decoders import IdentityDecoder, ZlibDecoder
 from trio_sse._exchange import BODY_CHUNK_LIMIT, HTTPExchange
 
 # --------------------------------------------------------------------------- Content-Encoding
@@ -184,3 +185,23 @@ def test_valid_bodies_round_trip_under_any_chunking(
     assert head is not None
     assert decoded == body
     assert exchange.complete
+
+
+def test_identity_decoder_hands_out_pieces_in_order_within_the_limit() -> None:
+    decoder = IdentityDecoder()
+    for piece in (b"abc", b"defgh", b"ij"):
+        decoder.feed(piece)
+    assert decoder.read(4) == b"abcd"
+    assert decoder.read(5) == b"efghi"
+    decoder.feed(b"kl")
+    assert decoder.read(100) == b"jkl"
+    assert decoder.read(100) == b""
+    decoder.feed(b"mn")
+    assert decoder.read(100) == b"mn"
+
+
+def test_identity_decoder_state_is_small() -> None:
+    # One per stream: a deque here cost about 600 bytes per connection.
+    decoder = IdentityDecoder()
+    assert not hasattr(decoder, "__dict__")
+    assert sum(sys.getsizeof(getattr(decoder, n)) for n in ("_chunks", "name")) < 200

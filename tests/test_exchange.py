@@ -365,3 +365,12 @@ def test_phases() -> None:
     with pytest.raises(SSEProtocolError):
         broken.next_head()
     assert broken.phase is Phase.FAILED
+
+
+def test_h11_is_dropped_once_the_head_is_read() -> None:
+    # Only the request and the head need h11's connection (about 1 KiB per stream).
+    exchange = HTTPExchange(GET)
+    exchange.feed(HEAD_SSE + b"\r\ndata: x\n\n")
+    assert exchange.next_head() is not None
+    assert not [v for v in vars(exchange).values() if isinstance(v, h11.Connection)]
+    assert exchange.next_body() == b"data: x\n\n"

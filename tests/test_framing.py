@@ -255,3 +255,22 @@ async def test_a_framing_error_ends_the_session_after_the_events_before_it(
     with pytest.raises(error):
         await read_all()
     assert events == ["a", "b"]
+
+
+def test_a_read_ending_inside_a_big_chunk_is_returned_as_bytes() -> None:
+    # The decoder slices big chunks as memoryviews of the read (one copy, at the join);
+    # what it returns must still be bytes the caller may keep after the next read.
+    framing = ChunkedFraming()
+    data = b"x" * 4000
+    framing.feed(b"%x\r\n" % (2 * len(data)) + data)
+    first = framing.read()
+    assert type(first) is bytes
+    assert first == data
+    framing.feed(data + b"\r\n" + b"%x\r\n" % len(data) + data[:1000])
+    second = framing.read()
+    assert type(second) is bytes
+    assert second == data + data[:1000]
+    framing.feed(data[1000:] + b"\r\n0\r\n\r\n")
+    assert framing.read() == data[1000:]
+    assert framing.read() == b""
+    assert framing.done

@@ -1048,3 +1048,27 @@ def test_memory_of_long_line_one_chunk() -> None:
     peak, events = peak_memory([stream])
     assert len(events) == 1
     assert peak <= 5 * MiB, f"peak {peak / MiB:.1f} MiB for a 1 MiB event"
+
+
+@pytest.mark.parametrize("cut", [0, 1, 5, 6, 7, 40_000, 65_535, 65_536, 65_537, 65_538])
+def test_long_data_lines_split_anywhere_with_the_next_block_in_the_same_chunk(cut: int) -> None:
+    # The end of a long line goes into the line buffer from a view of the chunk, and
+    # the next block's first line, when the chunk holds no LF after the blank line,
+    # too: check both against the stream fed whole.
+    values = [(b"%08d" % i) * 8192 for i in range(3)]
+    stream = b"".join(b"data: " + value + b"\n\n" for value in values) + b"event: e\ndata: z\n\n"
+    whole = SSEParser().feed(stream)
+    for size in (65_536, 70_000):
+        pieces = [stream[:cut]] + [stream[i : i + size] for i in range(cut, len(stream), size)]
+        parser = SSEParser()
+        got = [event for piece in pieces for event in parser.feed(piece)]
+        assert got == whole
+    assert [event.data for event in whole] == [v.decode() for v in values] + ["z"]
+
+
+def test_a_long_line_that_ends_over_the_limit_fails_after_the_events_before_it() -> None:
+    parser = SSEParser(max_event_size=1000)
+    assert parser.feed(b"data: a\n\ndata: " + b"x" * 900) == [ServerSentEvent("a")]
+    with pytest.raises(SSEProtocolError) as info:
+        parser.feed(b"y" * 200 + b"\n\ndata: b\n\n")
+    assert info.value.events == []

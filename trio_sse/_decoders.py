@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import zlib
-from collections import deque
 from typing import Any, TypeAlias
 
 from ._exceptions import SSEProtocolError
@@ -59,10 +58,13 @@ class IdentityDecoder:
     chunk is handed out in ``limit``-sized slices of a memoryview, which stays linear.
     """
 
-    name = "identity"
+    __slots__ = ("_chunks", "name")
 
     def __init__(self) -> None:
-        self._chunks: deque[bytes | memoryview] = deque()
+        self.name = "identity"
+        # A list, not a deque: it rarely holds more than one chunk, and an empty deque
+        # costs about 600 bytes per stream against a list's 56.
+        self._chunks: list[bytes | memoryview] = []
 
     def feed(self, data: bytes) -> None:
         if data:
@@ -71,18 +73,23 @@ class IdentityDecoder:
     def read(self, limit: int) -> bytes:
         chunks = self._chunks
         if len(chunks) == 1 and len(chunks[0]) <= limit:
-            return bytes(chunks.popleft())  # no copy when it is bytes already
+            return bytes(chunks.pop())  # no copy when it is bytes already
         parts: list[bytes | memoryview] = []
         size = 0
-        while chunks and size < limit:
-            chunk = chunks.popleft()
+        taken = 0
+        for chunk in chunks:
+            if size >= limit:
+                break
             room = limit - size
             if len(chunk) > room:
                 view = memoryview(chunk)
-                chunks.appendleft(view[room:])
+                chunks[taken] = view[room:]
                 chunk = view[:room]
+                taken -= 1  # the chunk's rest stays
             parts.append(chunk)
             size += len(chunk)
+            taken += 1
+        del chunks[:taken]
         return b"".join(parts)
 
     def unfinished(self) -> bool:

@@ -77,7 +77,10 @@ class HTTPExchange:
         target goes in absolute form and these headers (Proxy-Authorization) are added."""
         self.request = request
         self._absolute_form = proxy_headers is not None
-        self._conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
+        # Only the head needs h11 (about 1 KiB): it is dropped once the body starts.
+        self._conn: h11.Connection | None = h11.Connection(
+            h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE
+        )
         self._phase = Phase.HEAD
         self._peer_closed = False  # feed(b"") was called; h11 is told when it needs data
         self._error: SSEError | None = None
@@ -101,11 +104,12 @@ class HTTPExchange:
         request = self.request
         fields = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in head]
         target = request.url if self._absolute_form else request.target
+        conn = self._h11()
         with self._h11_errors():
-            out = self._conn.send(h11.Request(method=request.method, target=target, headers=fields))
+            out = conn.send(h11.Request(method=request.method, target=target, headers=fields))
             if request.body:
-                out += self._conn.send(h11.Data(data=request.body))
-            out += self._conn.send(h11.EndOfMessage())
+                out += conn.send(h11.Data(data=request.body))
+            out += conn.send(h11.EndOfMessage())
         return out
 
     def request_bytes(self) -> bytes:
@@ -123,7 +127,7 @@ class HTTPExchange:
         else:
             self._identity_limit = BODY_CHUNK_LIMIT + len(data)
             if self._phase is Phase.HEAD:
-                self._conn.receive_data(data)
+                self._h11().receive_data(data)
             else:
                 self._framing.feed(data)
 
@@ -143,8 +147,14 @@ class HTTPExchange:
             error = SSEConnectionError(f"the server closed the connection {where}")
             raise self._fail(error, exc) from exc
 
+    def _h11(self) -> h11.Connection:
+        """h11's connection, which only the request and the response head use."""
+        if self._conn is None:
+            raise RuntimeError("h11 was dropped once the response head was read")
+        return self._conn
+
     def _h11_saw_eof(self) -> bool:
-        return self._conn.trailing_data[1]
+        return self._h11().trailing_data[1]
 
     def _fail(self, error: SSEError, cause: BaseException | None = None) -> SSEError:
         error.__cause__ = cause
@@ -160,9 +170,9 @@ class HTTPExchange:
         """The next h11 event or NEED_DATA, giving h11 the EOF only once it needs data."""
         with self._h11_errors():
             while True:
-                event = self._conn.next_event()
+                event = self._h11().next_event()
                 if event is h11.NEED_DATA and self._peer_closed and not self._h11_saw_eof():
-                    self._conn.receive_data(b"")
+                    self._h11().receive_data(b"")
                     continue
                 if isinstance(event, h11.ConnectionClosed):
                     raise h11.RemoteProtocolError("connection closed")
@@ -190,7 +200,8 @@ class HTTPExchange:
         self._head = self._unreturned_head = head
         self._decoder = make_decoder(head.headers)
         self._framing = framing_for(self.request.method, head.status_code, head.headers)
-        self._framing.feed(self._conn.trailing_data[0])
+        self._framing.feed(self._h11().trailing_data[0])
+        self._conn = None
         if self._peer_closed:
             self._framing.feed_eof()
         self._phase = Phase.BODY

@@ -154,7 +154,7 @@ class ChunkedFraming(_Framing):
             raise self._error
         if self.done:  # an EOF after the last chunk is the normal end, not a lost body
             return b""
-        parts: list[bytes] = []
+        parts: list[bytes | memoryview] = []
         try:
             self._decode(parts)
         except SSEError as exc:
@@ -162,13 +162,16 @@ class ChunkedFraming(_Framing):
             self._buf = b""
             if not parts:
                 raise
-        if not parts:
-            return b""
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        if len(parts) == 1:
+            part = parts[0]
+            return part if type(part) is bytes else bytes(part)
+        return b"".join(parts)  # the chunks' data copied once, from views of the read
 
-    def _decode(self, parts: list[bytes]) -> None:
-        """Move every decodable byte of the buffer into ``parts``; keep the rest."""
+    def _decode(self, parts: list[bytes | memoryview]) -> None:
+        """Move every decodable byte of the buffer into ``parts`` (views of the buffer,
+        or the buffer itself when it is all data); keep the rest."""
         buf = self._buf
+        view = memoryview(buf)
         end = len(buf)
         pos = 0
         state = self._state
@@ -179,11 +182,12 @@ class ChunkedFraming(_Framing):
                 if state == _DATA:
                     stop = pos + remaining
                     if stop > end:
-                        parts.append(buf[pos:] if pos else buf)
+                        parts.append(view[pos:] if pos else buf)
                         remaining -= end - pos
                         pos = end
                         break
-                    parts.append(buf[pos:stop])
+                    # A view saves a copy of a big chunk; a small one slices cheaper.
+                    parts.append(view[pos:stop] if remaining > 512 else buf[pos:stop])
                     remaining = 0
                     if buf.startswith(b"\r\n", stop):  # the usual case: skip _DATA_END
                         pos = stop + 2

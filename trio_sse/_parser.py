@@ -238,10 +238,20 @@ class SSEParser:
             if end < 0:
                 self._feed_lines(data, events)
                 return
-            self._feed_lines(data[:end], events)
-            data = data[end:]
-            if not data:
+            start = 0
+            if self._tail:
+                # A long line ends here: its last bytes go into the tail from a view,
+                # copied once, instead of being sliced, split and then appended.
+                start = data.find(b"\n")
+                if start:
+                    self._extend_tail(memoryview(data)[:start])
+            self._feed_lines(data[start:end], events)
+            if end == len(data):
                 return
+            if data.find(b"\n", end) < 0:
+                self._extend_tail(memoryview(data)[end:])  # the next block's first line
+                return
+            data = data[end:]
         last_lf = data.rfind(b"\n")
         if last_lf < 0:
             self._extend_tail(data)  # the start of the next block's first line
@@ -525,7 +535,7 @@ class SSEParser:
         self._block_extras = False
         self._block_bound = 0
 
-    def _extend_tail(self, piece: bytes) -> None:
+    def _extend_tail(self, piece: bytes | memoryview) -> None:
         self._tail += piece
         if len(self._tail) > self._max_event_size:
             self._fail(f"a line is longer than max_event_size ({self._max_event_size} bytes)")
