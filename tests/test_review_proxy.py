@@ -8,7 +8,7 @@ import ssl
 import pytest
 import trio
 
-from trio_sse import SSEConnectionError
+from trio_sse import SSEClient, SSEConnectionError, SSEProxyError
 from trio_sse._proxy import Proxy
 from trio_sse._transport import Origin, translate_error
 
@@ -53,3 +53,37 @@ def test_which_transport_failures_a_retry_may_cure(
     assert translated.retryable is retryable
     assert isinstance(translated.error, SSEConnectionError)
     assert translated.error.__cause__ is error
+
+
+async def test_a_proxy_that_talks_before_the_tunnel_is_used_is_a_proxy_error(
+    client_ssl_context: ssl.SSLContext,
+) -> None:
+    """Catches the check of bytes after the CONNECT's 2xx deleted: they would be dropped
+    and the failure blamed on the origin's TLS handshake (and retried)."""
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    connects = 0
+
+    async def confused_proxy(stream: trio.SocketStream) -> None:
+        nonlocal connects
+        connects += 1
+        async with stream:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += await stream.receive_some(4096)
+            await stream.send_all(b"HTTP/1.1 200 Connection established\r\n\r\nhello")
+            await stream.receive_some(4096)  # until the client gives up
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.serve_listeners, confused_proxy, listeners)
+        client = SSEClient(
+            proxy=f"http://127.0.0.1:{port}",
+            ssl_context=client_ssl_context,
+            max_reconnection_attempts=2,
+            reconnection_time=0.001,
+        )
+        with trio.fail_after(10), pytest.raises(SSEProxyError, match="before the tunnel"):
+            async with client.sse("https://origin.example/events"):
+                pytest.fail("the session must not open")  # pragma: no cover
+        nursery.cancel_scope.cancel()
+    assert connects == 1  # a confused proxy is not retried
