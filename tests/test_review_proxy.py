@@ -9,8 +9,9 @@ import pytest
 import trio
 
 from trio_sse import SSEClient, SSEConnectionError, SSEProxyError
-from trio_sse._proxy import Proxy
-from trio_sse._transport import Origin, translate_error
+from trio_sse._proxy import NoProxy, Proxy, ProxyChoice, TunnelHandshake
+from trio_sse._proxy_transport import ProxyTransport
+from trio_sse._transport import Origin, TransportError, translate_error
 
 
 @pytest.mark.parametrize("url", ["http://proxy.example:0", "http://user:secret@proxy.example:0"])
@@ -87,3 +88,33 @@ async def test_a_proxy_that_talks_before_the_tunnel_is_used_is_a_proxy_error(
                 pytest.fail("the session must not open")  # pragma: no cover
         nursery.cancel_scope.cancel()
     assert connects == 1  # a confused proxy is not retried
+
+
+@pytest.mark.parametrize("status", [300, 304])
+def test_a_3xx_answer_to_connect_is_a_refusal(status: int) -> None:
+    """Catches the 2xx test of the CONNECT answer made ``<= 300``."""
+    handshake = TunnelHandshake(Proxy("proxy.example", 3128), "origin.example", 443)
+    handshake.feed(b"HTTP/1.1 %d Nope\r\nContent-Length: 0\r\n\r\n" % status)
+    with pytest.raises(SSEProxyError, match="refused the tunnel") as caught:
+        handshake.established()
+    assert caught.value.status_code == status
+
+
+def test_no_proxy_matches_a_host_written_with_its_final_dot() -> None:
+    """Catches the final dot of a fully qualified name no longer ignored: the URL
+    ``http://internal.example./`` must not be sent to the proxy NO_PROXY exempts it from."""
+    no_proxy = NoProxy.parse("internal.example")
+    assert no_proxy.matches("internal.example.", 80)
+    assert no_proxy.matches("a.internal.example.", 80)
+    choice = ProxyChoice(http=Proxy("proxy.example", 3128), no_proxy=no_proxy)
+    assert choice.proxy_for("http", "internal.example.", 80) is None
+
+
+async def test_a_proxy_name_the_resolver_rejects_is_not_retried() -> None:
+    """Catches ``retryable`` made True for a proxy host name that cannot be resolved
+    at all (an IDNA label over 63 characters): waiting will not fix it."""
+    transport = ProxyTransport(Proxy("x" * 64 + ".example", 3128))
+    with pytest.raises(TransportError) as caught:
+        await transport.connect(Origin("http", "origin.example", 80))
+    assert caught.value.retryable is False
+    assert isinstance(caught.value.error, SSEProxyError)
