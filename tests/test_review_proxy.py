@@ -3,7 +3,9 @@ if the one line keeping a rule is changed (the mutation it catches is in its doc
 
 from __future__ import annotations
 
+import socket
 import ssl
+import struct
 
 import pytest
 import trio
@@ -118,3 +120,39 @@ async def test_a_proxy_name_the_resolver_rejects_is_not_retried() -> None:
         await transport.connect(Origin("http", "origin.example", 80))
     assert caught.value.retryable is False
     assert isinstance(caught.value.error, SSEProxyError)
+
+
+@pytest.mark.parametrize("reset", [False, True])
+async def test_a_proxy_lost_during_connect_is_retried(
+    reset: bool, client_ssl_context: ssl.SSLContext
+) -> None:
+    """Catches ``retryable`` made False for a proxy that closes or resets the connection
+    before answering CONNECT (overloaded, restarting): the next attempt may work."""
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    connects = 0
+
+    async def vanishing_proxy(stream: trio.SocketStream) -> None:
+        nonlocal connects
+        connects += 1
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += await stream.receive_some(4096)
+        if reset:  # an RST, not a FIN: the client's read fails instead of ending
+            stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        await stream.aclose()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(trio.serve_listeners, vanishing_proxy, listeners)
+        client = SSEClient(
+            proxy=f"http://127.0.0.1:{port}",
+            ssl_context=client_ssl_context,
+            max_reconnection_attempts=1,
+            reconnection_time=0.001,
+        )
+        with trio.fail_after(10), pytest.raises(SSEConnectionError) as caught:
+            async with client.sse("https://origin.example/events"):
+                pytest.fail("the session must not open")  # pragma: no cover
+        nursery.cancel_scope.cancel()
+    assert connects == 2
+    assert isinstance(caught.value.__cause__, SSEProxyError)
