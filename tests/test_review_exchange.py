@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.http_helpers import parse_request
-from trio_sse import SSEConnectionError
-from trio_sse._exchange import HTTPExchange
+from tests.http_helpers import HEAD_SSE, parse_request
+from trio_sse import SSEConnectionError, SSEProtocolError
+from trio_sse._exchange import HTTPExchange, Phase
 from trio_sse._request import prepare_request
 
 
@@ -39,3 +39,33 @@ def test_nothing_fed_after_the_eof_reaches_h11(late: bytes) -> None:
     exchange.feed(late)
     with pytest.raises(SSEConnectionError, match="before a complete response head"):
         exchange.next_head()
+
+
+def test_a_switch_of_protocols_is_a_protocol_error() -> None:
+    """Catches h11's PAUSED (after a 101 to a request that offered an upgrade) taken
+    as "need more data": the exchange would wait forever for a head."""
+    request = prepare_request(
+        "http://example.com/events", headers={"Upgrade": "h2c", "Connection": "Upgrade"}
+    )
+    exchange = HTTPExchange(request)
+    exchange.feed(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n")
+    with pytest.raises(SSEProtocolError, match="switched protocols"):
+        exchange.next_head()
+    assert exchange.phase is Phase.FAILED
+
+
+def test_a_response_head_larger_than_h11s_default_limit_is_read() -> None:
+    """Catches MAX_HEAD_SIZE not given to h11 (its 16 KiB default refuses the large
+    cookie or CSP headers some servers send)."""
+    big = b"X-Policy: " + b"a" * (40 * 1024) + b"\r\n"
+    exchange = HTTPExchange(prepare_request("http://example.com/events"))
+    exchange.feed(HEAD_SSE + big)  # h11's limit is on a head still incomplete
+    assert exchange.next_head() is None
+    exchange.feed(b"Content-Length: 0\r\n\r\n")
+    head = exchange.next_head()
+    assert head is not None
+    assert len(head.headers["x-policy"]) == 40 * 1024
+    too_big = HTTPExchange(prepare_request("http://example.com/events"))
+    too_big.feed(HEAD_SSE + big * 2)
+    with pytest.raises(SSEProtocolError):
+        too_big.next_head()

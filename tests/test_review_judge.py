@@ -41,3 +41,14 @@ def test_a_location_without_a_port_means_its_schemes_default(
     """Catches the new port taken from the old request instead of the new scheme's
     default (a redirect to https://host/ must not go to the old :8080)."""
     assert redirected(prepare_request(url), location).port == port
+
+
+def test_a_change_of_scheme_alone_is_another_origin() -> None:
+    """Catches the origin compared without its scheme: http://host:8443 and
+    https://host:8443 are different origins, so credentials stay behind."""
+    request = prepare_request(
+        "http://example.com:8443/a", headers={"Authorization": "Bearer t", "Cookie": "c=1"}
+    )
+    moved = redirected(request, "https://example.com:8443/b")
+    assert (moved.scheme, moved.host, moved.port) == ("https", "example.com", 8443)
+    assert moved.headers == ()

@@ -3,6 +3,7 @@ if the one line keeping a rule is changed (the mutation it catches is in its doc
 
 from __future__ import annotations
 
+import base64
 import socket
 import ssl
 import struct
@@ -156,3 +157,14 @@ async def test_a_proxy_lost_during_connect_is_retried(
         nursery.cancel_scope.cancel()
     assert connects == 2
     assert isinstance(caught.value.__cause__, SSEProxyError)
+
+
+def test_proxy_credentials_without_a_password() -> None:
+    """Catches ``password or ''`` dropped: ``http://user@proxy`` is ``user:`` in Basic,
+    never ``user:None``; percent-escapes in the credentials are decoded first."""
+    assert Proxy.parse("http://user@proxy.example:3128").authorization == (
+        "Basic " + base64.b64encode(b"user:").decode()
+    )
+    assert Proxy.parse("http://us%40er:p%3Ass@proxy.example").authorization == (
+        "Basic " + base64.b64encode(b"us@er:p:ss").decode()
+    )
