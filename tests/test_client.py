@@ -622,3 +622,12 @@ async def test_data_after_the_gzip_stream_is_an_error_not_a_clean_end(
     with pytest.raises(SSEProtocolError, match="not gzip"):
         await read_all()
     assert events == ["event 0", "event 1", "event 2"]
+
+
+async def test_sessions_carry_no_per_instance_generic_alias(server: SSETestServer) -> None:
+    # ``SSESession[Any](...)`` would store ``__orig_class__`` on every session: a dict
+    # entry per stream that nothing reads.
+    server.script(ONE)
+    async with SSEClient().sse(server.url) as session:
+        assert "__orig_class__" not in vars(session)
+        await collect(session)

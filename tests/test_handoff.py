@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -79,7 +80,7 @@ async def test_a_full_channel_parks_the_reader_until_a_batch_is_taken() -> None:
         assert not done.is_set()
         assert await handoff.get() == 0  # a batch leaves the channel: room
         await done.wait()
-    assert handoff.buffered() == BUFFER  # 255 in the deque, 7 batches and [-1] waiting
+    assert handoff.buffered() == BUFFER  # 255 pending, 7 batches and [-1] waiting
     assert len(handoff.pending) == MAX_BATCH - 1
 
 
@@ -181,7 +182,7 @@ async def test_a_consumer_on_its_fast_path_then_in_get_frees_a_waiting_reader() 
         await trio.testing.wait_all_tasks_blocked()
         taken = [await handoff.get()]
         while handoff.pending:  # the fast path
-            taken.append(handoff.pending.popleft())
+            taken.append(handoff.pending.pop())
         for _ in range(BATCH_BUFFER):
             taken.append(await handoff.get())
     assert taken == list(range(BATCH_BUFFER + 1))
@@ -202,3 +203,19 @@ async def test_get_waiting_when_incoming_opens_goes_on_with_incoming() -> None:
         assert handoff.incoming is not None
         await handoff.put([5], _never_blocks)
     assert got == [5]
+
+
+async def test_the_consumer_leaves_the_readers_list_as_it_was() -> None:
+    # The reader's list may also be an SSEProtocolError's ``events``: taking events
+    # from it must not reorder or empty it.
+    handoff = EventHandoff[int]()
+    events = [1, 2, 3]
+    await handoff.put(events, _never_blocks)
+    assert [await handoff.get() for _ in range(3)] == [1, 2, 3]
+    assert events == [1, 2, 3]
+
+
+def test_an_idle_handoff_keeps_no_deque() -> None:
+    # One per stream: the consumer's pending events are a list (56 bytes), not a
+    # deque (about 600), since they are refilled only once taken.
+    assert sys.getsizeof(EventHandoff[int]().pending) < 100

@@ -429,7 +429,10 @@ class SSEClient:
         """
         _check_keywords("SSEClient.sse", options, _CALL_OPTIONS)
         session_options = self._session_options(url, model, options)
-        return _session_scope(SSESession[Any](session_options))
+        # Not ``SSESession[Any](...)``: calling a subscripted generic stores
+        # ``__orig_class__`` on every instance, a dict entry per stream for nothing.
+        session: SSESession[Any] = SSESession(session_options)
+        return _session_scope(session)
 
     async def sse_session(
         self,
@@ -448,7 +451,8 @@ class SSEClient:
         """
         _check_keywords("SSEClient.sse_session", options, _CALL_OPTIONS)
         session_options = self._session_options(url, model, options)
-        await SSESession[Any](session_options).run(task_status)
+        session: SSESession[Any] = SSESession(session_options)
+        await session.run(task_status)
 
     def _session_options(
         self,

@@ -169,7 +169,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
 
     def __init__(self, options: SessionOptions) -> None:
         self._options = options
-        self._handoff = EventHandoff[Any]()
+        self._handoff: EventHandoff[Any] = EventHandoff()
         self._cancel_scope = trio.CancelScope()
         self._policy = ReconnectPolicy(
             reconnection_time=options.reconnection_time,
@@ -281,7 +281,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         handoff = self._handoff
         if handoff.budget and handoff.pending:  # the hot path, without another coroutine
             handoff.budget -= 1
-            event: EventT = handoff.pending.popleft()
+            event: EventT = handoff.pending.pop()
             return event
         try:
             event = await handoff.get()
