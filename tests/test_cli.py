@@ -101,6 +101,11 @@ SAFETY = 30  # seconds: a hang guard, never part of what is tested
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 
+def restore_sigint() -> None:
+    """In the child before exec: SIGINT as a terminal would deliver it (not ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def cli_env(**extra: str) -> dict[str, str]:
     """The environment without proxy settings (they would apply to loopback too)."""
     env = {k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARIABLES}
@@ -313,6 +318,9 @@ async def test_ctrl_c_exits_130_without_a_traceback(server: SSETestServer) -> No
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=cli_env(),
+            # A test run started in the background (``pytest &``) inherits SIGINT
+            # ignored, and so would the CLI, rightly: give it the terminal's default.
+            preexec_fn=restore_sigint,
         )
         assert process.stdout is not None
         assert process.stderr is not None
