@@ -39,10 +39,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import trio
-from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import given, seed
 from hypothesis import strategies as st
 
 import trio_sse._session
+from fuzz import fuzz_settings
 from trio_sse import SSEClient, SSEError
 
 if sys.version_info < (3, 11):
@@ -481,15 +482,7 @@ def client_fuzz_test(max_examples: int, seed_value: int | None = None) -> Callab
     """A hypothesis test running ``max_examples`` examples per call (skipping once
     STATS.deadline has passed, unless it is shrinking a failure)."""
 
-    @settings(
-        max_examples=max_examples,
-        deadline=None,
-        database=None,
-        print_blob=True,
-        report_multiple_bugs=False,
-        phases=[Phase.explicit, Phase.generate, Phase.shrink],
-        suppress_health_check=list(HealthCheck),
-    )
+    @fuzz_settings(max_examples, targeted=False)
     @given(example=EXAMPLES)
     def fuzz_client(example: Example) -> None:
         if not STATS.failing and time.monotonic() > STATS.deadline:

@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import h11
-from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import given, seed
 from hypothesis import strategies as st
 
+from fuzz import fuzz_settings
 from trio_sse import SSEConnectionError, SSEProtocolError
 from trio_sse._exchange import MAX_HEAD_SIZE
 from trio_sse._framing import BodyFraming, ChunkedFraming
@@ -194,15 +195,7 @@ def framing_fuzz_test(max_examples: int, seed_value: int | None = None) -> Calla
     """A hypothesis test running ``max_examples`` examples per call (skipping once
     STATS.deadline has passed, unless it is shrinking a failure)."""
 
-    @settings(
-        max_examples=max_examples,
-        deadline=None,
-        database=None,
-        print_blob=True,
-        report_multiple_bugs=False,
-        phases=[Phase.explicit, Phase.generate, Phase.target, Phase.shrink],
-        suppress_health_check=list(HealthCheck),
-    )
+    @fuzz_settings(max_examples)
     @given(wire=WIRES, cuts=CUTS, eof=st.booleans())
     def fuzz_framing(wire: bytes, cuts: list[int], eof: bool) -> None:
         if not STATS.failing and time.monotonic() > STATS.deadline:

@@ -21,9 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import given, seed
 from hypothesis import strategies as st
 
+from fuzz import fuzz_settings
 from trio_sse import ServerSentEvent, SSEParser, SSEProtocolError
 from trio_sse._parser import DEFAULT_MAX_EVENT_SIZE
 
@@ -288,16 +289,7 @@ def parser_fuzz_test(max_examples: int, seed_value: int | None = None) -> Callab
     """A hypothesis test running ``max_examples`` examples per call (skipping once
     STATS.deadline has passed, unless it is shrinking a failure)."""
 
-    @settings(
-        max_examples=max_examples,
-        deadline=None,
-        database=None,
-        derandomize=False,
-        print_blob=True,
-        report_multiple_bugs=False,
-        phases=[Phase.explicit, Phase.generate, Phase.target, Phase.shrink],
-        suppress_health_check=list(HealthCheck),
-    )
+    @fuzz_settings(max_examples)
     @given(
         body=BODIES,
         chunking=CHUNKINGS,
