@@ -401,6 +401,11 @@ async def test_exit_code_usage() -> None:
         (["--cacert", "/nonexistent/ca.pem"], "cannot load --cacert"),
         (["--data", "x", "--json", "{}"], "not allowed with"),
         (["--bogus"], "unrecognized arguments"),
+        (["--reconnection-time", "inf"], "positive number"),
+        (["--read-timeout", "nan"], "positive number"),
+        (["--reconnect", "1.5"], "expected a count, inf or -1"),
+        (["-H", ": no name"], "bad header"),
+        (["--json", "@/nonexistent/body.json"], "cannot read '/nonexistent/body.json'"),
     ],
 )
 def test_usage_errors_in_process(

@@ -13,7 +13,7 @@ import trio
 from tests.test_cli import SAFETY, cli, cli_env, in_process, one_line
 from tests.test_transport import serve_unix, socket_path  # noqa: F401 (a fixture)
 from trio_sse import ServerSentEvent
-from trio_sse.__main__ import EXIT_TIMEOUT, EXIT_USAGE, _wants_colour, main
+from trio_sse.__main__ import EXIT_TIMEOUT, _wants_colour
 from trio_sse.testing import ScriptedResponse, SSETestServer
 
 
@@ -125,25 +125,6 @@ async def test_a_reader_that_leaves_ends_the_stream_quietly(server: SSETestServe
         while chunk := await process.stderr.receive_some():
             err += chunk
     assert err == b""
-
-
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (["--reconnection-time", "inf"], "positive number"),
-        (["--read-timeout", "nan"], "positive number"),
-        (["--reconnect", "1.5"], "expected a count, inf or -1"),
-        (["-H", ": no name"], "bad header"),
-        (["--json", "@/nonexistent/body.json"], "cannot read '/nonexistent/body.json'"),
-    ],
-)
-def test_more_usage_errors(
-    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["stream", "http://127.0.0.1:1/", *argv]) == EXIT_USAGE
-    err = capsys.readouterr().err
-    assert message in err
-    assert err.count("\n") == 1, err
 
 
 def test_header_values_are_trimmed() -> None:
