@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["ROOT", "serve_subprocess"]
+__all__ = ["QUICK", "ROOT", "SAFETY", "serve_subprocess"]
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP = 20  # seconds: how long a server may take to report its port
+SAFETY = 10  # seconds: a hang guard per interop test, never part of what a test measures
+QUICK = 0.05  # seconds: a reconnection delay that keeps the tests fast on a real clock
 
 
 @contextmanager

@@ -21,7 +21,7 @@ import trio
 
 from tests import interop_apps
 from tests.interop_apps import CHAT_WORDS, event_data, event_type
-from tests.interop_process import serve_subprocess
+from tests.interop_process import QUICK, SAFETY, serve_subprocess
 from trio_sse import (
     ServerSentEvent,
     SSEClient,
@@ -32,10 +32,6 @@ from trio_sse import (
     TypedServerSentEvent,
     open_sse_session,
 )
-
-SAFETY = 10  # seconds: a hang guard per test, never part of what a test measures
-QUICK = 0.05  # seconds: a reconnection delay that keeps the tests fast on a real clock
-
 
 # --------------------------------------------------------------------------- servers
 

@@ -20,7 +20,7 @@ import pytest
 import trio
 
 from tests.interop_aiohttp import customer, product, typed_event
-from tests.interop_process import serve_subprocess
+from tests.interop_process import QUICK, SAFETY, serve_subprocess
 from trio_sse import (
     ServerSentEvent,
     SSEClient,
@@ -29,9 +29,6 @@ from trio_sse import (
     TypedServerSentEvent,
     open_sse_session,
 )
-
-SAFETY = 10  # seconds: a hang guard per test, never part of what a test measures
-QUICK = 0.05  # seconds: a reconnection delay that keeps the tests fast on a real clock
 
 
 @pytest.fixture(scope="module")
