@@ -367,6 +367,19 @@ def _fields_of(tp: Any, *, extras: bool = False) -> dict[str, Any]:
         raise TypeError(f"cannot read the annotations of {tp!r}: {exc}") from exc
 
 
+def _object_fields(
+    value: Any, path: str, name: str, required: set[str], plan: list[tuple[str, _Convert]]
+) -> dict[str, Any]:
+    """The converted fields of a JSON object for a dataclass or TypedDict ``name``: it
+    must be an object holding every required key; keys the plan does not know are left."""
+    if type(value) is not dict:
+        raise _fail(path, f"an object for {name}", value)
+    missing = required.difference(value)
+    if missing:
+        raise _Mismatch(f"at {path}: {name} needs {sorted(missing)[0]!r}")
+    return {key: field(value[key], f"{path}.{key}") for key, field in plan if key in value}
+
+
 def _dataclass(tp: type) -> _Convert:
     hints = _fields_of(tp)
     fields = [f for f in dataclasses.fields(tp) if f.init]
@@ -379,12 +392,7 @@ def _dataclass(tp: type) -> _Convert:
     name = tp.__name__
 
     def convert(value: Any, path: str) -> Any:
-        if type(value) is not dict:
-            raise _fail(path, f"an object for {name}", value)
-        missing = required.difference(value)
-        if missing:
-            raise _Mismatch(f"at {path}: {name} needs {sorted(missing)[0]!r}")
-        kwargs = {key: field(value[key], f"{path}.{key}") for key, field in plan if key in value}
+        kwargs = _object_fields(value, path, name, required, plan)
         try:
             return tp(**kwargs)  # keys the class does not know are ignored
         except ValueError as exc:  # __post_init__ refused it: a mismatch, a union tries on
@@ -408,12 +416,7 @@ def _typeddict(tp: Any) -> _Convert:
     name = tp.__name__
 
     def convert(value: Any, path: str) -> Any:
-        if type(value) is not dict:
-            raise _fail(path, f"an object for {name}", value)
-        missing = required.difference(value)
-        if missing:
-            raise _Mismatch(f"at {path}: {name} needs {sorted(missing)[0]!r}")
-        return {key: field(value[key], f"{path}.{key}") for key, field in plan if key in value}
+        return _object_fields(value, path, name, required, plan)
 
     return convert
 
