@@ -33,7 +33,7 @@ from trio_sse._framing import (
     framing_for,
 )
 from trio_sse._headers import Headers
-from trio_sse._session import RECEIVE_SIZE
+from trio_sse._reading import RECEIVE_SIZE
 from trio_sse.testing import ScriptedResponse, SSETestServer
 
 CUTS = st.lists(st.integers(min_value=0, max_value=400), max_size=10)

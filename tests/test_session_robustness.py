@@ -20,7 +20,7 @@ from trio_sse import (
     open_sse_session,
 )
 from trio_sse._handoff import BUFFER, MAX_BATCH
-from trio_sse._session import RECEIVE_SIZE
+from trio_sse._reading import RECEIVE_SIZE
 from trio_sse.testing import ScriptedResponse, SSETestServer
 
 if sys.version_info < (3, 11):  # pragma: no cover

@@ -38,6 +38,7 @@ from ._exchange import HTTPExchange
 from ._handoff import EventHandoff
 from ._judge import EndStream, FollowRedirect, OpenStream, Reject, RetryLater, judge_response
 from ._parser import SSEParser
+from ._reading import ByteReader, reader_for
 from ._reconnect import (
     MAX_RETRY_AFTER,
     Backoff,
@@ -62,10 +63,6 @@ __all__ = ["SSESession", "SessionOptions", "SessionState", "SessionStatistics"]
 
 log = logging.getLogger("trio_sse")
 
-# Bytes asked of each read. Not more: a buffer over glibc's 128 KiB mmap threshold is
-# mapped and unmapped on every read, and its page faults cost more than the syscalls
-# a bigger read saves (about 20 faults per 64 KiB event with 1 MiB reads).
-RECEIVE_SIZE = 64 * 1024
 # Decoded body bytes parsed between two checkpoints at most (one plain read's worth):
 # a compressed body can inflate to megabytes that yield no event and need no read, and
 # without this the whole Trio run would freeze while they are parsed.
@@ -434,11 +431,11 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
     async def _run_connection(self, task_status: trio.TaskStatus[SSESession[EventT]]) -> bool:
         """One connection from connect to loss. True if the server said stop (204)."""
         self._state = SessionState.CONNECTING
-        stream, exchange, response, decision = await self._connect(self._options.request)
+        stream, reader, exchange, response, decision = await self._connect(self._options.request)
         try:
             self._response = response
             if isinstance(decision, (RetryLater, Reject)):
-                await self._reject(stream, exchange, response, decision)
+                await self._reject(reader, exchange, response, decision)
             if isinstance(decision, EndStream):
                 self._report_started(task_status)
                 return True
@@ -459,7 +456,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                 _call_back("on_open", self._options.on_open, response)
             self._report_started(task_status)
             try:
-                await self._pump(stream, exchange, parser)
+                await self._pump(reader, exchange, parser)
             finally:
                 self._last_event_id = parser.last_event_id
                 self._policy.set_server_retry(parser.retry)
@@ -471,7 +468,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
 
     async def _connect(
         self, request: PreparedRequest
-    ) -> tuple[trio.abc.Stream, HTTPExchange, SSEResponse, _Answer]:
+    ) -> tuple[trio.abc.Stream, ByteReader, HTTPExchange, SSEResponse, _Answer]:
         """Connect, send, and read the head, following redirects, within connect_timeout.
 
         A refusal is returned, not raised: its body is read outside this deadline, so a
@@ -490,9 +487,10 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                     proxy_headers=None if forwarding is None else forwarding.headers,
                 )
                 stream = await self._open_transport(origin)
+                reader = reader_for(stream)
                 try:
                     await self._send(stream, exchange.request_bytes())
-                    response = await self._read_head(stream, exchange)
+                    response = await self._read_head(reader, exchange)
                     if forwarding is not None and response.status_code == 407:
                         raise _proxy_refused(forwarding, request, response)
                     decision = judge_response(
@@ -502,7 +500,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                         allow_insecure_redirects=self._options.allow_insecure_redirects,
                     )
                     if not isinstance(decision, FollowRedirect):
-                        return stream, exchange, response, decision
+                        return stream, reader, exchange, response, decision
                     request = decision.request
                 except BaseException:
                     await trio.aclose_forcefully(stream)
@@ -549,15 +547,15 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         except (trio.BrokenResourceError, OSError) as exc:
             raise _AttemptFailed(lost_connection(exc, "while sending the request")) from None
 
-    async def _receive(self, stream: trio.abc.Stream) -> bytes:
+    async def _receive(self, reader: ByteReader) -> bytes:
         try:
-            data = bytes(await stream.receive_some(RECEIVE_SIZE))
+            data = await reader.receive()
         except (trio.BrokenResourceError, OSError) as exc:
             raise _AttemptFailed(lost_connection(exc)) from None
         self._bytes += len(data)
         return data
 
-    async def _read_head(self, stream: trio.abc.Stream, exchange: HTTPExchange) -> SSEResponse:
+    async def _read_head(self, reader: ByteReader, exchange: HTTPExchange) -> SSEResponse:
         while True:
             try:
                 head = exchange.next_head()
@@ -565,23 +563,23 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                 raise _AttemptFailed(exc) from None
             if head is not None:
                 return head
-            exchange.feed(await self._receive(stream))
+            exchange.feed(await self._receive(reader))
 
     async def _reject(
         self,
-        stream: trio.abc.Stream,
+        reader: ByteReader,
         exchange: HTTPExchange,
         response: SSEResponse,
         decision: RetryLater | Reject,
     ) -> NoReturn:
-        body = await self._read_error_body(stream, exchange)
+        body = await self._read_error_body(reader, exchange)
         error = SSEResponseError(decision.reason, response, body)
         if isinstance(decision, RetryLater):
             retry_after = parse_retry_after(decision.retry_after, time.time())
             raise _AttemptFailed(error, retry_after=retry_after)
         raise error
 
-    async def _read_error_body(self, stream: trio.abc.Stream, exchange: HTTPExchange) -> bytes:
+    async def _read_error_body(self, reader: ByteReader, exchange: HTTPExchange) -> bytes:
         """Collect what the server says about a refusal, within a short time and size."""
         with trio.move_on_after(ERROR_BODY_TIMEOUT):
             try:
@@ -592,20 +590,18 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                         pass
                     if exchange.complete or exchange.body_limit_reached:
                         break
-                    exchange.feed(await self._receive(stream))
+                    exchange.feed(await self._receive(reader))
             except (_AttemptFailed, SSEError):
                 pass  # the body is only a courtesy; the status already decided
         return exchange.read_error_body()
 
     # -- reading the stream ----------------------------------------------------------
 
-    async def _pump(
-        self, stream: trio.abc.Stream, exchange: HTTPExchange, parser: SSEParser
-    ) -> None:
+    async def _pump(self, reader: ByteReader, exchange: HTTPExchange, parser: SSEParser) -> None:
         """Feed body bytes to the parser and events to the consumer until the stream ends."""
         read_timeout = self._options.read_timeout
         if read_timeout is None:  # no silence clock: no cancel scope per connection
-            await self._pump_body(stream, exchange, parser, None, 0.0, _nothing)
+            await self._pump_body(reader, exchange, parser, None, 0.0, _nothing)
             return
         # The clock starts now: body bytes that came with the head were the last read,
         # and chewing them (a compressed body, say) must not outlast read_timeout.
@@ -615,14 +611,14 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                 silence.deadline = math.inf  # waiting on the consumer is not silence
 
             await self._pump_body(
-                stream, exchange, parser, silence, read_timeout, stop_the_silence_clock
+                reader, exchange, parser, silence, read_timeout, stop_the_silence_clock
             )
             return
         raise _AttemptFailed(SSETimeoutError(f"no data for read_timeout={read_timeout}s"))
 
     async def _pump_body(
         self,
-        stream: trio.abc.Stream,
+        reader: ByteReader,
         exchange: HTTPExchange,
         parser: SSEParser,
         silence: trio.CancelScope | None,
@@ -651,10 +647,17 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                     raise
                 if events:
                     await self._deliver(events, on_block)
+                del events  # not held while the next read waits (see _reading.py)
                 continue
             if silence is not None:
                 silence.deadline = trio.current_time() + read_timeout
-            exchange.feed(await self._receive(stream))  # a checkpoint too
+            # _receive inlined: one coroutine less held by every parked read
+            try:
+                data = await reader.receive()  # a checkpoint too
+            except (trio.BrokenResourceError, OSError) as exc:
+                raise _AttemptFailed(lost_connection(exc)) from None
+            self._bytes += len(data)
+            exchange.feed(data)
             unscheduled = 0
 
     async def _deliver(self, events: list[Any], on_block: Callable[[], None]) -> None:
