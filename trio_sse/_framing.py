@@ -38,6 +38,8 @@ MAX_TRAILER_SIZE = 64 * 1024
 # h11's chunk header: 1-20 hex digits, extensions unparsed ("." stops at LF), trailing
 # whitespace tolerated as h11 does for servers in the wild.
 _CHUNK_LINE_RE = re.compile(rb"([0-9A-Fa-f]{1,20})(?:;.*)?[ \t]*\r\n")
+# What real servers send: a bare size line. Matched where it starts, without a search.
+_PLAIN_CHUNK_LINE_RE = re.compile(rb"([0-9A-Fa-f]{1,20})\r\n")
 # h11's header field: token ":" OWS value OWS, where a value byte is neither NUL nor space.
 _FIELD_RE = re.compile(
     rb"([-!#$%&'*+.^_`|~0-9a-zA-Z]+):[ \t]*((?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?)[ \t]*"
@@ -196,6 +198,10 @@ class ChunkedFraming(_Framing):
                         pos = stop
                         state = _DATA_END
                 elif state == _SIZE:
+                    if not scanned:  # the common case first: whole plain chunks
+                        pos = _plain_chunks(buf, pos, parts)
+                        if pos == end:
+                            break
                     newline = buf.find(b"\r\n", max(pos, scanned - 1) if scanned else pos)
                     if newline < 0 or newline - pos > MAX_CHUNK_LINE:
                         _check_line_length(buf, pos, newline)
@@ -231,6 +237,28 @@ class ChunkedFraming(_Framing):
                 self._buf = buf[pos:] if pos < end else b""
         if self._eof:
             raise SSEConnectionError(f"{_MID_BODY} (incomplete chunked body)")
+
+
+def _plain_chunks(buf: bytes, pos: int, parts: list[bytes | memoryview]) -> int:
+    """Decode the whole chunks of a size line with no extension from ``pos`` on, one
+    regex match per chunk (one chunk per event makes this the hot loop); return where
+    the general state machine must go on: a last chunk, an extension, a partial chunk,
+    or anything malformed, which it judges."""
+    match = _PLAIN_CHUNK_LINE_RE.match
+    append = parts.append
+    crlf = b"\r\n"
+    startswith = buf.startswith
+    while line := match(buf, pos):
+        digits = line[1]
+        size = int(digits, 16)
+        start = pos + len(digits) + 2
+        stop = start + size
+        if not size or not startswith(crlf, stop):  # also False when cut short
+            break
+        # A view saves a copy of a big chunk; a small one slices cheaper.
+        append(buf[start:stop] if size <= 512 else memoryview(buf)[start:stop])
+        pos = stop + 2
+    return pos
 
 
 def _check_line_length(buf: bytes, pos: int, newline: int) -> None:
