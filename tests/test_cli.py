@@ -406,6 +406,8 @@ async def test_exit_code_usage() -> None:
         (["--reconnect", "1.5"], "expected a count, inf or -1"),
         (["-H", ": no name"], "bad header"),
         (["--json", "@/nonexistent/body.json"], "cannot read '/nonexistent/body.json'"),
+        (["--cacert", "ca.pem", "--insecure"], "--insecure: not allowed with argument --cacert"),
+        (["--insecure", "--cacert", "ca.pem"], "--cacert: not allowed with argument --insecure"),
     ],
 )
 def test_usage_errors_in_process(
@@ -468,6 +470,20 @@ async def test_cacert_and_insecure(
     assert (insecure.returncode, insecure.stdout) == (0, b"data: ok\n\n")
     assert "WARNING" in insecure.stderr.decode()
     assert "NOT verified" in insecure.stderr.decode()
+
+
+def test_help_says_cacert_and_insecure_exclude_each_other(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--insecure used to win over --cacert silently; now the pair is a usage error
+    (test_usage_errors_in_process), and --help says so before anyone tries."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["stream", "--help"])
+    assert exit_info.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "[--cacert FILE | --insecure]" in help_text
+    assert "(not with --insecure)" in help_text
+    assert "not with --cacert" in help_text
 
 
 async def test_stream_through_a_proxy(

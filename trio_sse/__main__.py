@@ -131,9 +131,15 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     request.add_argument("--last-event-id", metavar="ID", help="resume after this event ID")
     request.add_argument("--proxy", metavar="URL", help="http://[user:pass@]host:port (as curl -x)")
     request.add_argument("--unix-socket", metavar="PATH", help="connect to this Unix socket")
-    request.add_argument("--cacert", metavar="FILE", help="trust the CA certificates in FILE")
-    request.add_argument(
-        "--insecure", action="store_true", help="do not verify TLS certificates (DANGEROUS)"
+    # One or the other: --insecure would make --cacert a silent no-op.
+    tls = request.add_mutually_exclusive_group()
+    tls.add_argument(
+        "--cacert", metavar="FILE", help="trust the CA certificates in FILE (not with --insecure)"
+    )
+    tls.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do not verify TLS certificates (DANGEROUS; not with --cacert)",
     )
 
     behaviour = stream.add_argument_group("stream")
