@@ -28,7 +28,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package and on what users' type checkers see of it."""
     session.install("-e", ".[typecheck]")
-    session.run("mypy", "--strict", "trio_sse", "tests/typing_check.py")
+    session.run("mypy", "--strict", "trio_sse", "_trio_sse_cli.py", "tests/typing_check.py")
 
 
 @nox.session

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -336,6 +337,43 @@ async def test_ctrl_c_exits_130_without_a_traceback(server: SSETestServer) -> No
         while chunk := await process.stderr.receive_some():
             err += chunk
     assert err == b""
+
+
+def console_script(
+    *argv: str, pythonpath: Path | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """The ``trio-sse`` command as pip installs it: a wrapper that imports pyproject's
+    [project.scripts] entry and exits with what it returns."""
+    pyproject = (REPO_ROOT / "pyproject.toml").read_text()
+    (entry,) = re.findall(r'^trio-sse = "([^"]+)"', pyproject, re.MULTILINE)
+    module, _, function = entry.partition(":")
+    wrapper = f"import sys\nfrom {module} import {function}\nsys.exit({function}())\n"
+    paths = [str(REPO_ROOT)] if pythonpath is None else [str(pythonpath), str(REPO_ROOT)]
+    return subprocess.run(
+        [sys.executable, "-c", wrapper, *argv],
+        cwd=pythonpath or REPO_ROOT,
+        env=cli_env(PYTHONPATH=os.pathsep.join(paths)),
+        capture_output=True,
+        timeout=SAFETY,
+        check=False,
+    )
+
+
+def test_ctrl_c_while_loading_exits_130_without_a_traceback(tmp_path: Path) -> None:
+    """Ctrl-C in the first fraction of a second, while Python still imports trio: the
+    console script exits 130 quietly too. That Ctrl-C is a fake ``trio`` first on the
+    path, whose import raises KeyboardInterrupt as a SIGINT there would."""
+    (tmp_path / "trio").mkdir()
+    (tmp_path / "trio" / "__init__.py").write_text("raise KeyboardInterrupt\n")
+    result = console_script("stream", "http://127.0.0.1:1/", pythonpath=tmp_path)
+    assert (result.returncode, result.stderr) == (EXIT_INTERRUPTED, b"")
+
+
+def test_console_script_runs_the_command_line() -> None:
+    """The entry that catches that early Ctrl-C hands the arguments on unchanged."""
+    result = console_script("stream", "http://127.0.0.1:1/", "-H", "no colon")
+    assert result.returncode == EXIT_USAGE
+    assert "bad header 'no colon'" in one_line(result.stderr)
 
 
 # -- exit codes, one each ---------------------------------------------------------------------
