@@ -399,3 +399,34 @@ def test_a_dataclass_that_refuses_its_values_is_a_mismatch() -> None:
     ]
     with pytest.raises(ValueError, match=r"at \$\[0\]: Percent: a percentage is between"):
         default_deserialize(list[Percent], '[{"value": 150}]')
+
+
+@dataclass
+class Natural:
+    n: int
+
+    def __post_init__(self) -> None:
+        if self.n < 0:
+            raise TypeError("n must be a natural number")
+
+
+@dataclass(init=False)
+class Renamed:
+    """Its own __init__ does not take the field's name: every payload is refused."""
+
+    x: int
+
+    def __init__(self, y: int) -> None:
+        self.x = y
+
+
+def test_a_dataclass_constructor_raising_type_error_is_a_mismatch() -> None:
+    """A TypeError from the constructor (``__post_init__``'s own check, an argument the
+    class does not take) is "does not fit", a ValueError like the others, not "cannot
+    build this type"; a union tries its next member."""
+    with pytest.raises(ValueError, match=r"at \$: Natural: n must be a natural number"):
+        default_deserialize(Natural, '{"n": -1}')
+    with pytest.raises(ValueError, match=r"at \$\[0\]: Renamed: .*unexpected keyword"):
+        default_deserialize(list[Renamed], '[{"x": 1}]')
+    assert default_deserialize(Natural | dict[str, int], '{"n": -1}') == {"n": -1}
+    assert default_deserialize(Renamed | Natural, '{"x": 1, "n": 2}') == Natural(2)

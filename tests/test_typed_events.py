@@ -188,6 +188,40 @@ async def test_a_payload_that_does_not_fit_ends_the_stream_after_the_good_ones(
     assert isinstance(info.value.__cause__, ValueError)
 
 
+@dataclass(frozen=True)
+class Order:
+    quantity: int
+
+    def __post_init__(self) -> None:
+        if self.quantity < 1:
+            raise TypeError("quantity must be positive")
+
+
+async def test_a_constructor_type_error_is_an_event_that_does_not_fit(
+    server: SSETestServer,
+) -> None:
+    """A dataclass constructor's TypeError ends the stream as any other payload that does
+    not fit (a ValueError cause, naming where); in a union model the next member is
+    tried instead."""
+    bad = ScriptedResponse.events(
+        ServerSentEvent(data='{"quantity": 2}'), ServerSentEvent(data='{"quantity": 0}')
+    )
+    server.script(bad, bad)
+    got: list[Any] = []
+
+    async def consume() -> None:
+        async with open_sse_session(server.url, model=Order) as session:
+            async for ev in session:
+                got.append(ev.data)
+
+    with pytest.raises(SSEDeserializationError, match="Order: quantity must be") as info:
+        await consume()
+    assert got == [Order(2)]
+    assert isinstance(info.value.__cause__, ValueError)
+    async with open_sse_session(server.url, model=Order | dict[str, int]) as session:
+        assert [ev.data for ev in await collect(session)] == [Order(2), {"quantity": 0}]
+
+
 async def test_skip_logs_and_drops_events_that_do_not_fit(
     server: SSETestServer, caplog: pytest.LogCaptureFixture
 ) -> None:

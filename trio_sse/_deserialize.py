@@ -46,8 +46,9 @@ class _Mismatch(ValueError):
 def default_deserialize(tp: Any, text: str) -> Any:
     """The default ``deserialize``: JSON ``text`` built into ``tp`` (see the module).
 
-    Raises ValueError (json.JSONDecodeError, a value of the wrong shape, pydantic's
-    ValidationError, msgspec's errors) when the text does not fit, TypeError when
+    Raises ValueError (json.JSONDecodeError, a value of the wrong shape, a dataclass
+    whose constructor refuses the values with ValueError or TypeError, pydantic's
+    ValidationError, msgspec's errors) when the text does not fit, TypeError only when
     ``tp`` is not a type it can build.
     """
     return _decoder(tp)(text)
@@ -395,7 +396,9 @@ def _dataclass(tp: type) -> _Convert:
         kwargs = _object_fields(value, path, name, required, plan)
         try:
             return tp(**kwargs)  # keys the class does not know are ignored
-        except ValueError as exc:  # __post_init__ refused it: a mismatch, a union tries on
+        except (ValueError, TypeError) as exc:
+            # __init__ or __post_init__ refused the values (a TypeError too: a missing
+            # argument, a type check): a mismatch like any other, so a union tries on.
             raise _Mismatch(f"at {path}: {name}: {exc}") from exc
 
     return convert
