@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import gzip
+import random
 import sys
 import zlib
 
+import brotli
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.http_helpers import GET, HEAD_SSE, framed, pieces, run, split_at
-from trio_sse import SSEConnectionError, SSEProtocolError
-from trio_sse._decoders import IdentityDecoder, ZlibDecoder
+from trio_sse import SSEConnectionError, SSEProtocolError, _decoders
+from trio_sse._decoders import (
+    _INPUT_SLICE,
+    SUPPORTED_CODINGS,
+    BrotliDecoder,
+    IdentityDecoder,
+    ZlibDecoder,
+    ZstdDecoder,
+)
 from trio_sse._exchange import BODY_CHUNK_LIMIT, HTTPExchange
+
+try:
+    from compression import zstd  # type: ignore[import-not-found]
+except ImportError:  # before Python 3.14
+    from backports import zstd
 
 # --------------------------------------------------------------------------- Content-Encoding
 
@@ -105,6 +119,92 @@ def test_data_after_the_compressed_stream_is_a_protocol_error(
     assert not exchange.complete
     with pytest.raises(SSEProtocolError):
         exchange.next_body()  # sticky
+
+
+COMPRESS = {
+    "gzip": gzip.compress,
+    "deflate": zlib.compress,
+    "br": lambda data: bytes(brotli.compress(data, quality=5)),
+    "zstd": zstd.compress,
+}
+
+
+@pytest.mark.parametrize("coding", SUPPORTED_CODINGS)
+@pytest.mark.parametrize("mode", ["whole", "threes"])
+def test_junk_in_the_piece_that_ends_the_stream_comes_after_every_good_byte(
+    coding: str, mode: str
+) -> None:
+    """Every coding alike: when one piece holds the end of the compressed stream and
+    junk after it, the piece's good bytes are delivered, then SSEProtocolError (br lost
+    them: brotli drops the output of a step that runs past the end)."""
+    body = COMPRESS[coding](PAYLOAD) + b"\x00junk"
+    data = framed("length", body, b"Content-Encoding: %s\r\n" % coding.encode())
+    exchange = HTTPExchange(GET)
+    received = bytearray()
+
+    def read_all() -> None:
+        for piece in pieces(data, mode):
+            exchange.feed(piece)
+            while part := exchange.next_body():
+                received.extend(part)
+
+    with pytest.raises(SSEProtocolError, match=f"after the end of the {coding} response body"):
+        read_all()
+    assert received == PAYLOAD
+    with pytest.raises(SSEProtocolError, match="after the end"):
+        exchange.next_body()  # sticky
+
+
+def br_drain(decoder: BrotliDecoder, limit: int, out: bytearray) -> None:
+    """Read into ``out`` until the decoder has nothing more or raises."""
+    while part := decoder.read(limit):
+        assert len(part) <= limit
+        out += part
+
+
+@pytest.mark.parametrize("limit", [7, 1000, BODY_CHUNK_LIMIT])
+def test_br_finds_the_end_again_past_an_input_slice(limit: int) -> None:
+    """A br body longer than one input slice, read in small pieces (brotli holding back
+    output the limit cut short): the step that fails is decoded again after the slice
+    before it, and every byte comes out once, in order, before the error."""
+    data = random.Random(3).randbytes(90_000) + b"data: x\n\n" * 20_000
+    body = COMPRESS["br"](data)
+    assert _INPUT_SLICE < len(body) < _decoders._BR_REPLAY_LIMIT
+    decoder = BrotliDecoder()
+    decoder.feed(body + b"junk")
+    out = bytearray()
+    with pytest.raises(SSEProtocolError, match="data after the end of the br"):
+        br_drain(decoder, limit, out)
+    assert out == data
+    assert not decoder.unfinished()
+
+
+def test_br_past_the_replay_limit_still_fails_as_a_protocol_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A body longer than the replay keeps is not decoded again: the error comes without
+    the failed step's bytes, and says it cannot tell corrupt data from junk after it."""
+    monkeypatch.setattr(_decoders, "_BR_REPLAY_LIMIT", 100)
+    decoder = BrotliDecoder()
+    decoder.feed(COMPRESS["br"](PAYLOAD) + b"junk")
+    with pytest.raises(SSEProtocolError, match="corrupt br response body, or data after"):
+        br_drain(decoder, BODY_CHUNK_LIMIT, bytearray())
+
+
+@pytest.mark.parametrize("decoder", [BrotliDecoder, ZstdDecoder])
+def test_a_br_or_zstd_error_stays_raised_without_asking_the_library_again(
+    decoder: type[BrotliDecoder | ZstdDecoder],
+) -> None:
+    """The same SSEProtocolError from every read after it (brotli's decoder, asked
+    again, raised its own brotli.error about being unhealthy, not an SSEError)."""
+    dec = decoder()
+    dec.feed(b"\xff" * 64)
+    with pytest.raises(SSEProtocolError, match="corrupt") as first:
+        dec.read(BODY_CHUNK_LIMIT)
+    for _ in range(2):
+        with pytest.raises(SSEProtocolError) as again:
+            dec.read(BODY_CHUNK_LIMIT)
+        assert again.value is first.value
 
 
 def test_decoder_returns_good_bytes_before_the_error() -> None:

@@ -239,9 +239,9 @@ class _Bounded:
         """Bytes after the end of the compressed stream: as for gzip, not a clean end."""
         return SSEProtocolError(f"data after the end of the {self.name} response body")
 
-    def _take_input(self) -> bytes:
-        chunk = bytes(self._input[:_INPUT_SLICE])
-        del self._input[:_INPUT_SLICE]
+    def _take_input(self, size: int = _INPUT_SLICE) -> bytes:
+        chunk = bytes(self._input[:size])
+        del self._input[:size]
         self._started = True
         return chunk
 
@@ -255,7 +255,9 @@ class _Bounded:
         if self._pending:
             self._emit(out, self._pending, limit)
         try:
-            while len(out) < limit and not self._finished:
+            # Once an error is waiting, the library is not asked again (brotli's decoder
+            # would raise its own error about being unhealthy).
+            while len(out) < limit and not self._finished and self._error is None:
                 decoded = self._step(limit - len(out))
                 if decoded is None:
                     break
@@ -271,33 +273,97 @@ class _Bounded:
         raise NotImplementedError
 
 
+_BR_REPLAY_LIMIT = 256 * 1024
+"""A br body is kept for a replay (see BrotliDecoder) while its compressed input and its
+decoded output are both at most this long (an LLM's answer fits); then it is let go."""
+
+
 class BrotliDecoder(_Bounded):
     """br (RFC 7932), through the brotli or brotlicffi package (1.2 or later, whose
-    ``output_buffer_limit`` bounds each step's output)."""
+    ``output_buffer_limit`` bounds each step's output).
+
+    brotli refuses a step whose input runs on past the end of the stream, and drops the
+    step's output with it; it cannot say where the stream ended. So that those good bytes
+    still come out before the error (as for gzip and zstd), the input is kept while the
+    body is short (_BR_REPLAY_LIMIT); when a step fails, the body is decoded again up to
+    that step, skipping what was handed out, and the step's input is fed a byte at a
+    time, which finds the end exactly. Past the limit the error drops that step's bytes.
+    """
 
     name = "br"
 
     def __init__(self) -> None:
         super().__init__()
         self._obj = _brotli.Decompressor()
+        self._history: bytearray | None = bytearray()  # the input taken, for a replay
+        self._step_start = 0  # where the latest input taken starts in _history
+        self._produced = 0  # decoded bytes so far
+        self._skip = 0  # decoded bytes a replay must not hand out again
+        self._replaying: int | None = None  # input left before going a byte at a time
+        self._holding = False  # the last step gave output: brotli may hold more
+
+    def _take_input(self, size: int = _INPUT_SLICE) -> bytes:
+        if self._replaying is not None:  # up to the failed step, then a byte at a time
+            size = min(size, self._replaying) or 1
+            self._replaying = max(self._replaying - size, 0)
+        chunk = super()._take_input(size)
+        history = self._history
+        if history is not None:
+            self._step_start = len(history)
+            history += chunk
+            if len(history) > _BR_REPLAY_LIMIT or self._produced > _BR_REPLAY_LIMIT:
+                self._history = None
+        return chunk
 
     def _step(self, room: int) -> bytes | None:
         obj = self._obj
         # Without room for input it holds output the last limit cut short; with room it
         # may still hold some, so an empty input is tried too before asking for more.
-        chunk = self._take_input() if obj.can_accept_more_data() and self._input else b""
+        # A byte at a time, the next byte waits until all output is out: a byte given
+        # while the end is still to come out would run past the end again.
+        careful = self._replaying == 0
+        take = obj.can_accept_more_data() and self._input and not (careful and self._holding)
+        chunk = self._take_input() if take else b""
         try:
             decoded: bytes = obj.process(chunk, output_buffer_limit=room)
         except _brotli.error as exc:
-            raise SSEProtocolError(f"corrupt br response body: {exc}") from exc
+            if self._replay():
+                return b""
+            # Replaying, the failed byte is corrupt; otherwise it may be the end then junk.
+            maybe = "" if self._replaying is not None else ", or data after its end"
+            raise SSEProtocolError(f"corrupt br response body{maybe}: {exc}") from exc
+        self._holding = bool(decoded)
         if obj.is_finished():
             self._finished = True
             if self._input:
                 self._error = self._trailing_data()
             self._input.clear()
-        elif not chunk and not decoded:
+        elif not chunk and not decoded and not (careful and self._input):
             return None  # no progress without input: never spin
+        return self._fresh(decoded)
+
+    def _fresh(self, decoded: bytes) -> bytes:
+        """``decoded`` less what a replay must not hand out a second time."""
+        if self._skip:
+            skipped = min(self._skip, len(decoded))
+            self._skip -= skipped
+            decoded = decoded[skipped:]
+        self._produced += len(decoded)
         return decoded
+
+    def _replay(self) -> bool:
+        """After a failed step: start again from the kept input (once). False if there
+        is none: the body was too long, or this is the replay failing (corrupt data)."""
+        history = self._history
+        if history is None or self._produced > _BR_REPLAY_LIMIT:
+            return False
+        self._history = None
+        self._obj = _brotli.Decompressor()
+        self._input[:0] = history
+        self._replaying = self._step_start
+        self._skip = self._produced
+        self._holding = False
+        return True
 
     def unfinished(self) -> bool:
         return not self._finished and (self._started or bool(self._input))
