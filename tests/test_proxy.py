@@ -6,6 +6,7 @@ proxy environment variables read as curl and httpx read them."""
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import socket
 import ssl
@@ -123,10 +124,32 @@ def test_environment_ignores_upper_case_http_proxy_under_cgi() -> None:
     assert ProxyChoice.from_environ(cgi).proxy_for("http", "example.com", 80) == Proxy("mine", 2)
 
 
-def test_environment_with_an_unusable_proxy_is_an_error() -> None:
-    """Going direct instead would quietly bypass a proxy the machine requires."""
-    with pytest.raises(ValueError, match="HTTPS_PROXY"):
-        ProxyChoice.from_environ({"HTTPS_PROXY": "socks5://p:1080"})
+@pytest.mark.parametrize("url", ["http://:3128", "http://p:1/path", "http://p:0"])
+def test_environment_with_a_broken_http_proxy_is_an_error(url: str) -> None:
+    """An http:// proxy URL was meant for us: going direct instead would bypass it
+    unannounced, so a broken one is an error naming the variable."""
+    with pytest.raises(ValueError, match="HTTPS_PROXY from the environment"):
+        ProxyChoice.from_environ({"HTTPS_PROXY": url})
+
+
+def test_environment_proxy_we_cannot_speak_is_ignored_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """ALL_PROXY=socks5://... is for the machine's other programs (curl speaks socks):
+    left out, as if unset, with a warning naming it (password hidden), so that making a
+    client does not fail; a scheme-specific variable then falls back to ALL_PROXY."""
+    caplog.set_level(logging.WARNING, logger="trio_sse")
+    assert not ProxyChoice.from_environ({"ALL_PROXY": "socks5://alice:secret@p:1080"})
+    (record,) = caplog.records
+    message = record.getMessage()
+    assert "ignoring ALL_PROXY from the environment" in message
+    assert "socks5" in message
+    assert "secret" not in message
+    caplog.clear()
+    choice = ProxyChoice.from_environ({"https_proxy": "https://p:443", "all_proxy": "every:3"})
+    assert choice.proxy_for("https", "example.com", 443) == Proxy("every", 3)
+    assert choice.proxy_for("http", "example.com", 80) == Proxy("every", 3)
+    assert ["HTTPS_PROXY" in r.getMessage() for r in caplog.records] == [True]
 
 
 def test_tunnel_handshake_bytes() -> None:
@@ -372,10 +395,26 @@ def test_proxy_arguments_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
         SSEClient(proxy="http://p:1", transport=TCPTransport())
     with pytest.raises(TypeError, match="trust_env"):
         SSEClient(trust_env="yes")  # type: ignore[arg-type]
-    monkeypatch.setenv("HTTPS_PROXY", "socks5://p:1080")
+    monkeypatch.setenv("HTTPS_PROXY", "http://p:1/path")
     with pytest.raises(ValueError, match="HTTPS_PROXY"):
         SSEClient()
     assert isinstance(SSEClient(trust_env=False).transport, TCPTransport)
+
+
+async def test_a_socks_proxy_in_the_environment_does_not_stop_the_client(
+    server: SSETestServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ALL_PROXY=socks5://... made SSEClient() raise: now the client is made, the stream
+    is read directly and a warning says why; proxy="socks5://..." given to the client
+    itself is still refused at the call."""
+    caplog.set_level(logging.WARNING, logger="trio_sse")
+    monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:1080")
+    client = SSEClient()
+    assert isinstance(client.transport, TCPTransport)
+    await read_one(client, server)
+    assert any("ignoring ALL_PROXY" in r.getMessage() for r in caplog.records)
+    with pytest.raises(ValueError, match="unsupported proxy scheme 'socks5'"):
+        SSEClient(proxy="socks5://127.0.0.1:1080")
 
 
 def test_the_proxy_password_stays_out_of_reprs() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
@@ -24,6 +25,8 @@ import h11
 from ._exceptions import SSEProxyError
 
 __all__ = ["NoProxy", "Proxy", "ProxyChoice", "TunnelHandshake", "tunnel_error_retryable"]
+
+log = logging.getLogger("trio_sse")
 
 _MAX_HEAD_SIZE = 64 * 1024
 # 5xx from a proxy means it could not reach the origin or is overloaded: worth a retry.
@@ -61,7 +64,7 @@ class Proxy:
         except ValueError as exc:
             raise ValueError(f"invalid proxy URL {_redact(url)!r}: {exc}") from None
         if parts.scheme.lower() != "http":
-            raise ValueError(
+            raise _UnsupportedScheme(
                 f"unsupported proxy scheme {parts.scheme!r} in {_redact(url)!r}: only http:// "
                 "proxies are supported (https origins go through them in a CONNECT tunnel)"
             )
@@ -86,6 +89,10 @@ class Proxy:
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+
+class _UnsupportedScheme(ValueError):
+    """A proxy URL whose scheme we cannot speak (socks5://, https://)."""
 
 
 def _redact(url: str) -> str:
@@ -206,15 +213,17 @@ class ProxyChoice:
     def from_environ(cls, environ: Mapping[str, str]) -> ProxyChoice:
         """``http_proxy`` for http://, ``https_proxy`` for https://, ``all_proxy`` for
         either when its own is unset, ``no_proxy`` exempting hosts; either case. Loopback
-        hosts are proxied too unless NO_PROXY lists them, as httpx does."""
-        every = _env(environ, "ALL_PROXY")
-        http = _env(environ, "HTTP_PROXY") or every
-        https = _env(environ, "HTTPS_PROXY") or every
+        hosts are proxied too unless NO_PROXY lists them, as httpx does. A variable
+        naming a proxy we cannot speak is left out with a warning (see _env_proxy)."""
+        http = _env_proxy(environ, "HTTP_PROXY")
+        https = _env_proxy(environ, "HTTPS_PROXY")
+        if http is None or https is None:
+            every = _env_proxy(environ, "ALL_PROXY")
+            http = http or every
+            https = https or every
         no_proxy = _env(environ, "NO_PROXY")
         return cls(
-            http=_parse_env_proxy(http, "HTTP_PROXY"),
-            https=_parse_env_proxy(https, "HTTPS_PROXY"),
-            no_proxy=NoProxy.parse(no_proxy) if no_proxy else NoProxy(),
+            http=http, https=https, no_proxy=NoProxy.parse(no_proxy) if no_proxy else NoProxy()
         )
 
     def proxy_for(self, scheme: str, host: str, port: int) -> Proxy | None:
@@ -228,14 +237,21 @@ class ProxyChoice:
         return self.http is not None or self.https is not None
 
 
-def _parse_env_proxy(value: str | None, name: str) -> Proxy | None:
+def _env_proxy(environ: Mapping[str, str], name: str) -> Proxy | None:
+    """A proxy variable, parsed. One naming a scheme we cannot speak (a socks5:// proxy
+    set for the machine's other programs) is ignored, as if unset, with a warning: a
+    client that cannot be made at all helps no one. A broken http:// URL was meant for
+    us, though: it stays an error, since going direct would bypass it unannounced."""
+    value = _env(environ, name)
     if value is None:
         return None
     try:
         return Proxy.parse(value)
+    except _UnsupportedScheme as exc:
+        log.warning("trio-sse: ignoring %s from the environment: %s", name, exc)
+        return None
     except ValueError as exc:
-        # Going direct instead would quietly bypass a proxy the machine requires.
-        raise ValueError(f"{name} (or ALL_PROXY) from the environment: {exc}") from None
+        raise ValueError(f"{name} from the environment: {exc}") from None
 
 
 # --------------------------------------------------------------------------- CONNECT
