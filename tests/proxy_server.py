@@ -4,7 +4,8 @@ It handles what an SSE client sends a proxy: an absolute-form request
 (``GET http://origin/path``), forwarded to the origin in origin form without the
 proxy's own headers; and ``CONNECT host:port``, answered with a tunnel piped both ways.
 It records every request head it received, can demand Basic credentials (407 without
-them) and can refuse tunnels with a given status.
+them) and can refuse tunnels with a given status. An origin it cannot reach gets its
+own 502, with a Proxy-Status header (RFC 9209) naming it unless ``proxy_status`` is None.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class ProxyServer:
     port: int = 0
     credentials: tuple[str, str] | None = None  # demand these (Basic), else 407
     connect_status: int | None = None  # answer CONNECT with this status instead of tunnelling
+    proxy_status: str | None = "test-proxy"  # its name in Proxy-Status on its own 502s
     requests: list[ProxiedRequest] = field(default_factory=list)
 
     @property
@@ -119,9 +121,21 @@ class ProxyServer:
                 body += event.data
             else:
                 break
-        async with await trio.open_tcp_stream(url.hostname, url.port or 80) as origin:
+        try:
+            origin = await trio.open_tcp_stream(url.hostname, url.port or 80)
+        except OSError:
+            await client.send_all(self._bad_gateway("connection_refused"))
+            return
+        async with origin:
             await origin.send_all(head + b"Connection: close\r\n\r\n" + body)
             await _copy(origin, client)
+
+    def _bad_gateway(self, error: str) -> bytes:
+        """The proxy's own 502, saying so in Proxy-Status (when it has a name)."""
+        head = b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n"
+        if self.proxy_status is not None:
+            head += f"Proxy-Status: {self.proxy_status}; error={error}\r\n".encode()
+        return head + b"\r\n"
 
 
 async def _next(conn: h11.Connection, stream: trio.abc.Stream) -> object:
@@ -152,9 +166,14 @@ async def _pipe_both_ways(a: trio.abc.Stream, b: trio.abc.Stream) -> None:
 
 @asynccontextmanager
 async def open_proxy_server(
-    *, credentials: tuple[str, str] | None = None, connect_status: int | None = None
+    *,
+    credentials: tuple[str, str] | None = None,
+    connect_status: int | None = None,
+    proxy_status: str | None = "test-proxy",
 ) -> AsyncIterator[ProxyServer]:
-    proxy = ProxyServer(credentials=credentials, connect_status=connect_status)
+    proxy = ProxyServer(
+        credentials=credentials, connect_status=connect_status, proxy_status=proxy_status
+    )
     async with trio.open_nursery() as nursery:
         serve = functools.partial(trio.serve_tcp, proxy.handle, 0, host="127.0.0.1")
         listeners = await nursery.start(serve)

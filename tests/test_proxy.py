@@ -14,6 +14,7 @@ import ssl
 import pytest
 import trustme
 
+from tests.http_helpers import GET, response
 from tests.proxy_server import ProxyServer, open_proxy_server
 from trio_sse import (
     ProxyTransport,
@@ -21,8 +22,11 @@ from trio_sse import (
     SSEClient,
     SSEConnectionError,
     SSEProxyError,
+    SSEResponseError,
     TCPTransport,
 )
+from trio_sse._headers import Headers
+from trio_sse._judge import Reject, RetryLater, judge_response
 from trio_sse._proxy import NoProxy, Proxy, ProxyChoice, TunnelHandshake
 from trio_sse.testing import ScriptedResponse, SSETestServer, open_sse_test_server
 
@@ -185,6 +189,68 @@ def test_tunnel_handshake_refusals(answer: bytes, status: int | None) -> None:
     assert info.value.status_code == status
 
 
+def refusal_reason(status: int, *proxy_status: str) -> str:
+    """What the SSEResponseError for this refusal will say."""
+    headers = Headers([("Proxy-Status", value) for value in proxy_status])
+    decision = judge_response(GET, response(status, headers, reason="Bad Gateway"))
+    assert isinstance(decision, (RetryLater, Reject))
+    return decision.reason
+
+
+@pytest.mark.parametrize(
+    ("proxy_status", "proxy"),
+    [
+        (["corp; error=dns_timeout"], "'corp' answered 502 Bad Gateway itself"),
+        (['"edge, eu;1"; next-hop=x; error=connection_refused'], "'edge, eu;1' answered"),
+        (["origin-gw, corp; error=destination_unavailable"], "'corp' answered"),
+        (["origin-gw", "corp; error=connection_timeout"], "'corp' answered"),  # two fields
+        (["corp; error=http_protocol_error; received-status=200"], "'corp' answered"),
+    ],
+)
+def test_a_proxy_that_says_it_answered_itself_is_named(proxy_status: list[str], proxy: str) -> None:
+    """RFC 9209: the Proxy-Status member nearest us (the last) with an ``error`` made the
+    answer itself; the refusal names that proxy, not the server."""
+    reason = refusal_reason(502, *proxy_status)
+    assert reason.startswith(f"proxy {proxy}")
+    assert "(Proxy-Status error=" in reason
+    assert reason.endswith("not the server")
+
+
+@pytest.mark.parametrize(
+    "proxy_status",
+    [
+        [],  # a proxy that says nothing: its 502 cannot be told from the server's
+        ["corp"],
+        ["corp; received-status=502"],
+        ["origin-gw; error=connection_refused, corp; received-status=502"],  # relayed
+        ["corp; error=http_response_incomplete; received-status=502"],  # the server's 502
+        ["corp; error"],  # a boolean, not an error type
+        ['corp; details="error=fake"'],
+    ],
+)
+def test_a_proxy_that_does_not_say_so_leaves_the_server_answering(proxy_status: list[str]) -> None:
+    """Conservative: only the nearest proxy's own word makes it the one that answered."""
+    assert refusal_reason(502, *proxy_status) == "server answered 502 Bad Gateway"
+
+
+def test_proxy_status_names_the_proxy_in_rejections_too() -> None:
+    """A refusal that is not retried (403 from a proxy's policy) says who refused; a
+    redirect or a 200 is never attributed to a proxy."""
+    headers = Headers([("Proxy-Status", "corp; error=http_request_denied")])
+    decision = judge_response(GET, response(403, headers, reason="Forbidden"))
+    assert decision == Reject(
+        "proxy 'corp' answered 403 Forbidden itself (Proxy-Status error=http_request_denied), "
+        "not the server"
+    )
+    decision = judge_response(GET, response(200, headers))
+    assert isinstance(decision, Reject)
+    assert decision.reason.startswith("server answered 200 OK without a Content-Type")
+    decision = judge_response(GET, response(206, headers, reason="Partial Content"))
+    assert decision == Reject(
+        "server answered 206 Partial Content, expected 200 with text/event-stream"
+    )
+
+
 # --------------------------------------------------------------------------- on loopback
 
 
@@ -299,6 +365,25 @@ async def test_proxy_5xx_on_connect_is_retried(client_ssl_context: ssl.SSLContex
     assert isinstance(cause, SSEProxyError)
     assert cause.status_code == 503
     assert "refused the tunnel: 503" in str(cause)
+
+
+@pytest.mark.parametrize(
+    ("proxy_status", "who"), [("corp-proxy", "proxy 'corp-proxy'"), (None, "server")]
+)
+async def test_a_forwarding_proxys_own_502_is_reported_as_the_proxys(
+    proxy_status: str | None, who: str
+) -> None:
+    """http:// through a proxy that cannot reach the origin: its 502 says in Proxy-Status
+    that it answered itself, so the SSEResponseError names the proxy. Without that
+    header nothing tells it from the server's 502 (README, proxies: a limitation)."""
+    async with open_proxy_server(proxy_status=proxy_status) as proxy:
+        client = SSEClient(proxy=proxy.url)
+        with pytest.raises(SSEResponseError) as info:
+            async with client.sse(f"http://127.0.0.1:{closed_port()}/events"):
+                pytest.fail("the session must not open")  # pragma: no cover
+    assert info.value.response is not None
+    assert info.value.response.status_code == 502
+    assert str(info.value).startswith(f"{who} answered 502 Bad Gateway")
 
 
 def closed_port() -> int:

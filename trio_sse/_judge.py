@@ -9,7 +9,9 @@ standard library only.
 from __future__ import annotations
 
 import http
+import re
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from typing import TypeAlias
 from urllib.parse import urljoin
 
@@ -77,6 +79,60 @@ def _status_text(response: SSEResponse) -> str:
         except ValueError:
             return str(response.status_code)
     return f"{response.status_code} {reason}"
+
+
+def _answered(response: SSEResponse, expected: str = "") -> str:
+    """Who refused: the server (then ``expected``), unless a proxy says that it made
+    this answer itself: a forwarding proxy's own 502/503/504 is not the server's."""
+    status = _status_text(response)
+    said = _proxy_error(response) if response.status_code >= 400 else None
+    if said is None:
+        return f"server answered {status}{expected}"
+    proxy, error = said
+    return f"proxy {proxy!r} answered {status} itself (Proxy-Status error={error}), not the server"
+
+
+def _proxy_error(response: SSEResponse) -> tuple[str, str] | None:
+    """(proxy, error type) when the intermediary nearest us says it made this answer
+    (RFC 9209): the last Proxy-Status member has an ``error``, and no ``received-status``
+    equal to the answer's (which would say it only relayed the server's). Without the
+    header, a proxy's own 502 cannot be told from the server's: nothing is guessed."""
+    value = response.headers.get("proxy-status")
+    if not value:
+        return None
+    name, *parameters = _split_outside_quotes(_split_outside_quotes(value, ",")[-1], ";")
+    found = {
+        key.strip().lower(): raw.strip() for key, _, raw in (p.partition("=") for p in parameters)
+    }
+    error = _unquote(found.get("error", ""))
+    if not name or not error or found.get("received-status") == str(response.status_code):
+        return None
+    return _unquote(name), error
+
+
+def _split_outside_quotes(text: str, separator: str) -> list[str]:
+    """``text`` split at ``separator`` where it is not inside a quoted string (a
+    Structured Field, RFC 8941: a proxy's name may be a string holding commas)."""
+    cuts = [-1]
+    quoted = escaped = False
+    for index, char in enumerate(text):
+        if escaped:
+            escaped = False
+        elif quoted and char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == separator and not quoted:
+            cuts.append(index)
+    cuts.append(len(text))
+    return [text[start + 1 : end].strip() for start, end in pairwise(cuts)]
+
+
+def _unquote(item: str) -> str:
+    """A Structured Field token as it is, a string without its quotes and escapes."""
+    if len(item) >= 2 and item[0] == item[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", item[1:-1])
+    return item
 
 
 def _utf8_location(location: str) -> str:
@@ -170,5 +226,5 @@ def judge_response(
         return _redirect(request, response, allow_insecure=allow_insecure_redirects)
     if code in _RETRY_STATUSES:
         retry_after = response.headers.get("retry-after")
-        return RetryLater(f"server answered {_status_text(response)}", retry_after)
-    return Reject(f"server answered {_status_text(response)}, expected 200 with text/event-stream")
+        return RetryLater(_answered(response), retry_after)
+    return Reject(_answered(response, ", expected 200 with text/event-stream"))
