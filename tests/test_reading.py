@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import struct
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -191,7 +192,7 @@ async def test_a_reset_connection_raises_oserror() -> None:
     server = await listeners[0].accept()
     reader = reader_for(client)
     assert isinstance(reader, SocketReader)
-    linger_now = (1).to_bytes(4, "little") + (0).to_bytes(4, "little")
+    linger_now = struct.pack("ii", 1, 0)  # struct linger {on, 0 seconds}
     server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger_now)
     await server.aclose()  # linger 0: the close is a reset, not an EOF
     with pytest.raises(ConnectionResetError):
