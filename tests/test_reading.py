@@ -27,6 +27,16 @@ async def pair() -> AsyncIterator[tuple[trio.SocketStream, trio.SocketStream]]:
     await server.aclose()
 
 
+@pytest.fixture
+def sockets(
+    pair: tuple[trio.SocketStream, trio.SocketStream],
+) -> tuple[SocketReader, trio.SocketStream]:
+    """What reader_for gives the client end of a plain socket pair, and the server end."""
+    reader = reader_for(pair[0])
+    assert isinstance(reader, SocketReader)
+    return reader, pair[1]
+
+
 def counting(reader: SocketReader) -> list[int]:
     """Count the reader's recv calls (each is a syscall), failed ones included."""
     calls: list[int] = []
@@ -58,11 +68,9 @@ async def test_tls_and_other_streams_keep_their_own_receive_some(
 
 
 async def test_reads_every_byte_in_order_then_eof(
-    pair: tuple[trio.SocketStream, trio.SocketStream],
+    sockets: tuple[SocketReader, trio.SocketStream],
 ) -> None:
-    client, server = pair
-    reader = reader_for(client)
-    assert isinstance(reader, SocketReader)
+    reader, server = sockets
     sent = bytes(range(256)) * 1000  # more than one read's worth
     got = bytearray()
 
@@ -80,13 +88,11 @@ async def test_reads_every_byte_in_order_then_eof(
 
 
 async def test_a_drained_socket_costs_one_recv_per_read(
-    pair: tuple[trio.SocketStream, trio.SocketStream],
+    sockets: tuple[SocketReader, trio.SocketStream],
 ) -> None:
     """After a short read the reader waits for readability before calling recv, so an
     idle stream's event is one syscall, not a failed recv (EAGAIN) and then another."""
-    client, server = pair
-    reader = reader_for(client)
-    assert isinstance(reader, SocketReader)
+    reader, server = sockets
     await server.send_all(b"data: 0\n\n")
     assert await reader.receive() == b"data: 0\n\n"  # a short read: drained now
     calls = counting(reader)
@@ -98,12 +104,10 @@ async def test_a_drained_socket_costs_one_recv_per_read(
 
 
 async def test_a_full_read_reads_again_without_waiting(
-    pair: tuple[trio.SocketStream, trio.SocketStream],
+    sockets: tuple[SocketReader, trio.SocketStream],
 ) -> None:
     """A read that filled the buffer says more is queued: the next one reads at once."""
-    client, server = pair
-    reader = reader_for(client)
-    assert isinstance(reader, SocketReader)
+    reader, server = sockets
     await server.send_all(b"x" * (3 * RECEIVE_SIZE))
     await trio.testing.wait_all_tasks_blocked()
     calls = counting(reader)
@@ -115,10 +119,9 @@ async def test_a_full_read_reads_again_without_waiting(
 
 
 async def test_every_read_is_a_checkpoint_even_when_data_waits(
-    pair: tuple[trio.SocketStream, trio.SocketStream],
+    sockets: tuple[SocketReader, trio.SocketStream],
 ) -> None:
-    client, server = pair
-    reader = reader_for(client)
+    reader, server = sockets
     await server.send_all(b"data: a\n\n")
     await trio.testing.wait_all_tasks_blocked()
     with trio.testing.assert_checkpoints():
@@ -129,10 +132,9 @@ async def test_every_read_is_a_checkpoint_even_when_data_waits(
 
 
 async def test_cancellation_before_the_read_loses_nothing(
-    pair: tuple[trio.SocketStream, trio.SocketStream],
+    sockets: tuple[SocketReader, trio.SocketStream],
 ) -> None:
-    client, server = pair
-    reader = reader_for(client)
+    reader, server = sockets
     await server.send_all(b"data: kept\n\n")
     await trio.testing.wait_all_tasks_blocked()
     with trio.CancelScope() as scope:
@@ -143,11 +145,9 @@ async def test_cancellation_before_the_read_loses_nothing(
 
 
 async def test_cancellation_while_waiting_loses_nothing(
-    pair: tuple[trio.SocketStream, trio.SocketStream],
+    sockets: tuple[SocketReader, trio.SocketStream],
 ) -> None:
-    client, server = pair
-    reader = reader_for(client)
-    assert isinstance(reader, SocketReader)
+    reader, server = sockets
     reader._expect_data = False  # a drained socket: the reader parks in wait_readable
     with trio.move_on_after(0.01) as scope:
         await reader.receive()
@@ -157,13 +157,11 @@ async def test_cancellation_while_waiting_loses_nothing(
 
 
 async def test_a_wake_up_without_data_waits_again(
-    pair: tuple[trio.SocketStream, trio.SocketStream],
+    sockets: tuple[SocketReader, trio.SocketStream],
 ) -> None:
     """epoll may report a socket readable and recv still find nothing (a spurious
     wake-up the kernel allows; not reproducible on demand, so recv fails once here)."""
-    client, server = pair
-    reader = reader_for(client)
-    assert isinstance(reader, SocketReader)
+    reader, server = sockets
     reader._expect_data = False
     recv = reader._recv
     failures = [BlockingIOError()]
