@@ -181,9 +181,9 @@ class SSEParser:
         if self._idle and type(data) is bytes:
             try:
                 if (
-                    data[:6] == b"data: "
+                    data[-1:] == b"\n"  # first: a piece of a long line fails here, unscanned
+                    and data[:6] == b"data: "
                     and data.find(b"\n", 6, self._line_end) == len(data) - 2  # one line, in limit
-                    and data[-1] == 10
                     and 13 not in data
                 ):
                     # Exactly one plain data event between blocks, as token streams send them.
