@@ -23,6 +23,8 @@ The convention, for whoever writes the docs (none of it shows in the rendered pa
   the block).
 - ``async def test_*`` functions a block defines (examples of users' own tests) are
   called after that block, as pytest would.
+- A block may tune the garbage collector as a program would (``gc.set_threshold``,
+  ``gc.freeze``, ``gc.disable``): the test puts it back after the file.
 
 The README's comparison table ("trio-sse and its peers") is checked too: every row names,
 in its last cell, the tests that prove trio-sse's claim, and each named test must exist.
@@ -40,10 +42,11 @@ The docs server (a trio_sse.testing handler) answers any path, GET or POST:
 from __future__ import annotations
 
 import ast
+import gc
 import json
 import re
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -216,7 +219,22 @@ def no_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name.upper(), raising=False)
 
 
-@pytest.mark.usefixtures("no_proxy_variables")
+@pytest.fixture
+def collector_restored() -> Iterator[None]:
+    """The garbage collector's settings as they were, whatever the blocks did to them."""
+    thresholds, enabled = gc.get_threshold(), gc.isenabled()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+        if enabled:
+            gc.enable()
+        else:
+            gc.disable()
+
+
+@pytest.mark.usefixtures("no_proxy_variables", "collector_restored")
 @pytest.mark.parametrize("path", DOC_FILES, ids=[path.name for path in DOC_FILES])
 async def test_every_block_runs_in_order(path: Path) -> None:
     namespace: dict[str, Any] = {

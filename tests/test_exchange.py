@@ -374,3 +374,16 @@ def test_h11_is_dropped_once_the_head_is_read() -> None:
     assert exchange.next_head() is not None
     assert not [v for v in vars(exchange).values() if isinstance(v, h11.Connection)]
     assert exchange.next_body() == b"data: x\n\n"
+
+
+def test_an_accepted_stream_keeps_no_copy_of_its_body() -> None:
+    """The first ERROR_BODY_LIMIT bytes are kept only for a refusal's report: a stream
+    that runs for days must not hold 64 KiB it never reports."""
+    exchange = HTTPExchange(GET)
+    exchange.feed(framed("close", b""))
+    assert exchange.next_head() is not None
+    exchange.stream_accepted()
+    exchange.feed(b"data: x\n\n" * (ERROR_BODY_LIMIT // 4))
+    assert len(drain(exchange)) == 9 * (ERROR_BODY_LIMIT // 4)
+    assert exchange.read_error_body() == b""
+    assert not exchange.body_limit_reached

@@ -8,12 +8,14 @@ from __future__ import annotations
 import socket
 import ssl
 import struct
+import sys
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 import trio
 import trio.testing
 
+import trio_sse._reading
 from trio_sse._reading import RECEIVE_SIZE, SocketReader, StreamReader, reader_for
 
 
@@ -48,6 +50,18 @@ def counting(reader: SocketReader) -> list[int]:
 
     reader._recv = counted
     return calls
+
+
+def counting_waits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record every wait for readability the reader makes."""
+    waits: list[int] = []
+
+    async def wait(fd: int) -> None:
+        waits.append(fd)
+        await trio.lowlevel.wait_readable(fd)
+
+    monkeypatch.setattr(trio_sse._reading, "wait_readable", wait)
+    return waits
 
 
 async def test_a_plain_tcp_stream_gets_the_socket_reader() -> None:
@@ -104,18 +118,20 @@ async def test_a_drained_socket_costs_one_recv_per_read(
 
 
 async def test_a_full_read_reads_again_without_waiting(
-    sockets: tuple[SocketReader, trio.SocketStream],
+    sockets: tuple[SocketReader, trio.SocketStream], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A read that filled the buffer says more is queued: the next one reads at once."""
     reader, server = sockets
     await server.send_all(b"x" * (3 * RECEIVE_SIZE))
     await trio.testing.wait_all_tasks_blocked()
     calls = counting(reader)
+    waits = counting_waits(monkeypatch)
     first = await reader.receive()
     assert len(first) == RECEIVE_SIZE
     assert reader._expect_data
     await reader.receive()
-    assert len(calls) == 2  # no EAGAIN, no wait in between
+    assert len(calls) == 2  # no EAGAIN
+    assert waits == []  # and no wait for readability before either read
 
 
 async def test_every_read_is_a_checkpoint_even_when_data_waits(
@@ -142,6 +158,38 @@ async def test_cancellation_before_the_read_loses_nothing(
         await reader.receive()
     assert scope.cancelled_caught
     assert await reader.receive() == b"data: kept\n\n"
+
+
+async def test_cancellation_right_after_the_read_loses_nothing(
+    sockets: tuple[SocketReader, trio.SocketStream],
+) -> None:
+    """A cancel that lands while the reader yields after a successful recv must not
+    drop what recv returned. Trio runs a batch of tasks in either order, so this
+    tries many times: the canceller runs before the read (nothing read, nothing lost)
+    or between the recv and the return (the bytes must still come back)."""
+    reader, server = sockets
+    for n in range(40):
+        sent = b"data: %d\n\n" % n
+        await server.send_all(sent)
+        await trio.testing.wait_all_tasks_blocked()
+        got: list[bytes] = []
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(read_into, reader, got)
+                nursery.start_soon(cancel, scope)
+        if not got:
+            with trio.move_on_after(5):  # a hang guard: lost bytes would block here
+                got.append(await reader.receive())
+        assert got == [sent]
+        reader._expect_data = True  # each round takes the read-at-once path
+
+
+async def read_into(reader: SocketReader, got: list[bytes]) -> None:
+    got.append(await reader.receive())
+
+
+async def cancel(scope: trio.CancelScope) -> None:
+    scope.cancel()
 
 
 async def test_cancellation_while_waiting_loses_nothing(
@@ -173,13 +221,10 @@ async def test_a_wake_up_without_data_waits_again(
 
     reader._recv = flaky
     await server.send_all(b"data: 1\n\n")
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(server.send_all, b"data: 2\n\n")
-        got = await reader.receive()
-        while not got.endswith(b"data: 2\n\n"):
-            got += await reader.receive()
-    assert got == b"data: 1\n\ndata: 2\n\n"
+    assert await reader.receive() == b"data: 1\n\n"  # not b"": that would be EOF
     assert not failures
+    await server.send_all(b"data: 2\n\n")
+    assert await reader.receive() == b"data: 2\n\n"
 
 
 async def test_a_reset_connection_raises_oserror() -> None:
@@ -190,10 +235,11 @@ async def test_a_reset_connection_raises_oserror() -> None:
     server = await listeners[0].accept()
     reader = reader_for(client)
     assert isinstance(reader, SocketReader)
-    linger_now = struct.pack("ii", 1, 0)  # struct linger {on, 0 seconds}
+    # struct linger {on, 0 seconds}: two ints, two u_shorts on Windows
+    linger_now = struct.pack("HH" if sys.platform == "win32" else "ii", 1, 0)
     server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger_now)
     await server.aclose()  # linger 0: the close is a reset, not an EOF
-    with pytest.raises(ConnectionResetError):
-        await reader.receive()
+    with trio.testing.assert_checkpoints(), pytest.raises(ConnectionResetError):
+        await reader.receive()  # a failed read is a checkpoint too
     await client.aclose()
     await listeners[0].aclose()

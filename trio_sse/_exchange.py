@@ -90,6 +90,7 @@ class HTTPExchange:
         self._decoder: Decoder = IdentityDecoder()
         self._identity_limit = BODY_CHUNK_LIMIT  # an identity body's bound: per read
         self._error_body = bytearray()
+        self._keep_body = True  # until stream_accepted(): the body may be a refusal's
         head = build_request_head(request, last_event_id)
         if proxy_headers:
             names = {name.lower() for name, _ in proxy_headers}
@@ -256,8 +257,14 @@ class HTTPExchange:
     def _remember(self, data: bytes) -> None:
         """Keep the body's first ERROR_BODY_LIMIT bytes, whichever method read them."""
         room = ERROR_BODY_LIMIT - len(self._error_body)
-        if room > 0:
+        if room > 0 and self._keep_body:
             self._error_body += data[:room]
+
+    def stream_accepted(self) -> None:
+        """The body is the event stream, never an error to report: stop keeping its first
+        ERROR_BODY_LIMIT bytes, which a long-lived stream would otherwise hold for good."""
+        self._keep_body = False
+        self._error_body = bytearray()
 
     def next_body(self) -> bytes:
         """Decoded body bytes available now; b"" = need more input. Everything the last

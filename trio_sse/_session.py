@@ -439,6 +439,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             if isinstance(decision, EndStream):
                 self._report_started(task_status)
                 return True
+            exchange.stream_accepted()
             parser = SSEParser(
                 show_comment_events=self._options.show_comment_events,
                 show_retry_events=self._options.show_retry_events,
@@ -658,6 +659,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                 raise _AttemptFailed(lost_connection(exc)) from None
             self._bytes += len(data)
             exchange.feed(data)
+            del data  # nor the read's bytes: the exchange has them
             unscheduled = 0
 
     async def _deliver(self, events: list[Any], on_block: Callable[[], None]) -> None:
