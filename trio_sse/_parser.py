@@ -181,8 +181,8 @@ class SSEParser:
         if self._idle and type(data) is bytes:
             try:
                 if (
-                    data[-1:] == b"\n"  # first: a piece of a long line fails here, unscanned
-                    and data[:6] == b"data: "
+                    data[:6] == b"data: "
+                    and data[-1] == 10  # before the scan: a piece of a long line stops here
                     and data.find(b"\n", 6, self._line_end) == len(data) - 2  # one line, in limit
                     and 13 not in data
                 ):
