@@ -63,8 +63,9 @@ class Probe:
         self.delays: list[int] = []
         self.events = 0
 
-    def received(self, data: str) -> None:
+    def received(self, data: str | None) -> None:
         if self.recording:
+            assert data is not None  # None only for comment or retry events
             self.delays.append(time.monotonic_ns() - int(data))
 
     def report(self, open_time: float, rss: int, cpu: float, window: float) -> dict[str, Any]:

@@ -128,8 +128,8 @@ def _launchdarkly() -> Runner:
     ``_SSEReader(...).events_and_comments()``, keeping the Event actions; that is what this
     runs, minus SSEClient's connection and retry machinery.
     """
-    from ld_eventsource.actions import Event  # type: ignore[import-untyped]
-    from ld_eventsource.reader import _BufferedLineReader, _SSEReader  # type: ignore[import-untyped]
+    from ld_eventsource.actions import Event
+    from ld_eventsource.reader import _BufferedLineReader, _SSEReader
 
     def run(chunks: list[bytes]) -> list[Any]:
         reader = _SSEReader(_BufferedLineReader.lines_from(chunks))

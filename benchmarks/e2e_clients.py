@@ -25,6 +25,7 @@ async def _trio_sse(url: str, n: int, record: Record) -> int:
     async with trio_sse.open_sse_session(url) as events:
         async for event in events:
             if record is not None:
+                assert event.data is not None  # None only for comment or retry events
                 record(event.data)
             count += 1
             if count == n:

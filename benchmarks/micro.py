@@ -55,7 +55,7 @@ class PlainEvent:
 
 def constructors(number: int = 200_000) -> str:
     """ns to build one event, per constructor, as a Markdown table."""
-    from ld_eventsource.actions import Event  # type: ignore[import-untyped]
+    from ld_eventsource.actions import Event
 
     new = tuple.__new__
     cases: dict[str, Callable[[], object]] = {

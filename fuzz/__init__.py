@@ -7,14 +7,12 @@ for a time budget rather than a fixed number of examples.
 
 from __future__ import annotations
 
-from typing import Any
-
 from hypothesis import HealthCheck, Phase, settings
 
 __all__ = ["fuzz_settings"]
 
 
-def fuzz_settings(max_examples: int, *, targeted: bool = True) -> Any:
+def fuzz_settings(max_examples: int, *, targeted: bool = True) -> settings:
     """The hypothesis settings every fuzz target runs under: a batch of
     ``max_examples``, no deadline or example database (each batch draws fresh data),
     one bug reported with its reproduce blob. ``targeted=False`` skips the target

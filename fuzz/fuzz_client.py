@@ -188,7 +188,7 @@ ENDINGS = st.sampled_from([b"\n", b"\r\n", b"\r"])
 @st.composite
 def event_streams(draw: st.DrawFn) -> bytes:
     """Blocks of field lines, each ended by a blank line (the last maybe not)."""
-    out = []
+    out: list[bytes] = []
     for _ in range(draw(st.integers(0, 8))):
         lines = draw(st.lists(st.tuples(FIELD_LINES, ENDINGS), min_size=1, max_size=4))
         out.extend(line + ending for line, ending in lines)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import sys
 from typing import Any
 
 from aiohttp import web
@@ -151,4 +150,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -143,7 +143,7 @@ async def _next(conn: h11.Connection, stream: trio.abc.Stream) -> object:
         event = conn.next_event()
         if event is not h11.NEED_DATA:
             return event
-        conn.receive_data(await stream.receive_some(65536))
+        conn.receive_data(bytes(await stream.receive_some(65536)))
 
 
 async def _copy(source: trio.abc.Stream, sink: trio.abc.Stream) -> None:

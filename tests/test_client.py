@@ -178,7 +178,7 @@ async def test_one_client_many_concurrent_sessions(server: SSETestServer) -> Non
 
     server.handler = handler
     client = SSEClient(headers={"X-Shared": "yes"})
-    results: dict[str, list[str]] = {}
+    results: dict[str, list[str | None]] = {}
 
     async def run(name: str) -> None:
         async with client.sse(server.url_for(name)) as session:
@@ -267,8 +267,8 @@ COMMENT_AND_RETRY = ScriptedResponse.events(
 )
 async def test_call_show_flags_override_the_client(
     server: SSETestServer,
-    client_flags: dict[str, bool],
-    call_flags: dict[str, bool],
+    client_flags: ClientOptions,
+    call_flags: CallOptions,
     expected: list[ServerSentEvent],
 ) -> None:
     """show_comment_events / show_retry_events per call win over the client's."""

@@ -28,7 +28,7 @@ LIMIT = 64 * 1024
 def compress(coding: str, data: bytes) -> bytes:
     if coding == "br":
         return bytes(brotli.compress(data, quality=5))
-    return zstd.compress(data)
+    return bytes(zstd.compress(data))
 
 
 def decoder(coding: str) -> BrotliDecoder | ZstdDecoder:

@@ -14,7 +14,7 @@ import re
 import sys
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import trio
@@ -47,12 +47,16 @@ async def start_hypercorn(nursery: trio.Nursery) -> str:
     """The same app on hypercorn, under this test's trio loop (``nursery.start``)."""
     import hypercorn.config
     import hypercorn.trio
+    import hypercorn.typing
 
     config = hypercorn.config.Config()
     config.bind = ["127.0.0.1:0"]
     config.accesslog = None
     config.loglevel = "WARNING"
-    binds = await nursery.start(functools.partial(hypercorn.trio.serve, interop_apps.app, config))
+    # An ASGI app, but typed apart: hypercorn's scopes are TypedDicts, which mypy does not
+    # accept for the MutableMapping scope Starlette's __call__ takes.
+    app = cast(hypercorn.typing.ASGIFramework, interop_apps.app)
+    binds = await nursery.start(functools.partial(hypercorn.trio.serve, app, config))
     return str(binds[0])
 
 
@@ -203,6 +207,7 @@ async def test_retry_sets_the_reconnection_time(base: str, show_retry_events: bo
         ) as session:
             got = await collect(session)
             assert session.reconnection_time == pytest.approx(1.234)
+    expected: list[tuple[str | None, str | None, int | None]]
     expected = [(None, None, 1234)] if show_retry_events else []
     expected.append(("after retry", "r1", None))
     assert [(ev.data, ev.id, ev.retry) for ev in got] == expected
@@ -342,6 +347,7 @@ async def test_deserialize_failure_carries_the_event(base: str) -> None:
         async with open_sse_session(f"{base}/events?n=2", model=dict[str, Any]) as session:
             await collect(session)
     event = info.value.event
+    assert event is not None
     assert (event.id, event.event, event.data) == ("1", "tick", event_data(1))
     assert isinstance(info.value.__cause__, json.JSONDecodeError)
 

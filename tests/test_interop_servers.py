@@ -118,7 +118,7 @@ async def test_session_deserialize_chooses_the_model_per_event(base: str) -> Non
         async with open_sse_session(f"{base}/events?n=4") as session:
             async for ev in session:
                 assert isinstance(ev, ServerSentEvent)
-                model = Customer if ev.event == "customer" else Product
+                model: type[Customer | Product] = Customer if ev.event == "customer" else Product
                 built.append(session.deserialize(model, ev.data))
     assert built == [
         Customer(**customer(1)),

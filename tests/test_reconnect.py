@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+from typing import TypedDict
 
 import pytest
 
@@ -186,6 +187,12 @@ def test_backoff_survives_huge_exponents() -> None:
         assert 0.0 <= delay <= 5.0
 
 
+class BackoffFields(TypedDict, total=False):
+    multiplier: float
+    maximum: float
+    reset_after: float
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -194,7 +201,7 @@ def test_backoff_survives_huge_exponents() -> None:
         ({"reset_after": float("nan")}, "reset_after"),
     ],
 )
-def test_backoff_validation(kwargs: dict[str, float], message: str) -> None:
+def test_backoff_validation(kwargs: BackoffFields, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ExponentialBackoff(**kwargs)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TypedDict
 
 import pytest
 
@@ -56,6 +57,12 @@ async def test_https_to_http_is_refused_by_default(
     assert "allow_insecure_redirects=True" in str(info.value)
 
 
+class Downgrade(TypedDict, total=False):
+    """The option set on the client or on the call, or left out (taking the default)."""
+
+    allow_insecure_redirects: bool
+
+
 @pytest.mark.parametrize("where", ["client", "call"])
 async def test_an_allowed_downgrade_sends_none_of_the_callers_headers(
     server_ssl_context: ssl.SSLContext, client_ssl_context: ssl.SSLContext, where: str
@@ -64,8 +71,8 @@ async def test_an_allowed_downgrade_sends_none_of_the_callers_headers(
         return {"X-Fresh-Token": "t2"}
 
     async with https_to_http(server_ssl_context, status=302) as (secure, plain):
-        on_client = {"allow_insecure_redirects": True} if where == "client" else {}
-        on_call = {"allow_insecure_redirects": True} if where == "call" else {}
+        on_client: Downgrade = {"allow_insecure_redirects": True} if where == "client" else {}
+        on_call: Downgrade = {"allow_insecure_redirects": True} if where == "call" else {}
         client = SSEClient(ssl_context=client_ssl_context, headers=fresh_headers, **on_client)
         async with client.sse(secure.url, headers=SECRETS, **on_call) as session:
             assert [ev.data async for ev in session] == ["ok"]
@@ -122,7 +129,8 @@ async def test_https_to_https_across_origins_is_followed(
 
 @pytest.mark.parametrize("value", [1, None, "yes"])
 def test_redirect_options_must_be_bools(value: object) -> None:
+    # Not bools on purpose: the runtime checks are under test.
     with pytest.raises(TypeError, match="follow_redirects"):
         SSEClient(follow_redirects=value)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="allow_insecure_redirects"):
-        SSEClient().sse("http://127.0.0.1:9/", allow_insecure_redirects=value)  # type: ignore[arg-type]
+        SSEClient().sse("http://127.0.0.1:9/", allow_insecure_redirects=value)  # type: ignore[call-overload]

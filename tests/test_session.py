@@ -235,7 +235,10 @@ async def test_switching_from_iteration_to_incoming_loses_nothing(
             first = await anext(session)
             await wait_until_steady(lambda: session.statistics().bytes_received)
             rest = [ev.data async for ev in session.incoming]
-    numbers = [int(data.split()[0]) for data in [first.data, *rest]]
+    numbers = []
+    for data in [first.data, *rest]:
+        assert data is not None
+        numbers.append(int(data.split()[0]))
     assert numbers == list(range(count))
 
 
@@ -491,7 +494,7 @@ async def test_comments_keep_a_stream_alive(
 ) -> None:
     """Keep-alive comments below read_timeout are traffic: no timeout over 4x the limit."""
     with trio.fail_after(HANG):
-        pings: list[BodyItem] = []
+        pings: list[str | Pause] = []
         for _ in range(8):
             pings += [Pause(4.0), ": ping\n\n"]
         server.script(
@@ -516,10 +519,11 @@ async def test_waiting_on_a_slow_consumer_is_not_silence(
             ScriptedResponse.events(*(ServerSentEvent(data=f"{i} {pad}") for i in range(count)))
         )
         async with open_sse_session(server.url, read_timeout=5.0) as session:
-            got = []
+            got: list[str] = []
             async for ev in session:
                 if not got:
                     await trio.sleep(60)  # a consumer busy elsewhere for 12x read_timeout
+                assert ev.data is not None
                 got.append(ev.data.split()[0])
         assert got == [str(i) for i in range(count)]
 

@@ -68,7 +68,7 @@ async def test_session_deserialize_chooses_the_type_per_event(server: SSETestSer
     server.script(MIXED)
     async with open_sse_session(server.url) as session:
         models = {"customer": Customer, "product": Product}
-        built = []
+        built: list[object] = []
         async for ev in session:
             assert type(ev) is ServerSentEvent
             model = models.get(ev.event or "")
@@ -89,7 +89,9 @@ async def test_session_deserialize_calls_the_clients_or_the_calls_function(
     async with client.sse(server.url) as session:
         events = await collect(session)
         assert client_fn.calls == []  # nothing eager
-        assert session.deserialize(Customer, events[0].data) == ("Customer", '{"name": "Ada"}')
+        # object: the Recorder returns its tuple where mypy expects a Customer or None.
+        built: object = session.deserialize(Customer, events[0].data)
+        assert built == ("Customer", '{"name": "Ada"}')
     assert client_fn.calls == [(Customer, '{"name": "Ada"}')]
     async with client.sse(server.url, deserialize=call_fn) as session:
         await collect(session)

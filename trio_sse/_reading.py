@@ -17,6 +17,7 @@ else (TLS, a user's transport, an in-memory stream) goes through the stream's ow
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from typing import Protocol
 
 import trio
@@ -63,7 +64,7 @@ class SocketReader:
 
     def __init__(self, sock: socket.socket) -> None:
         self._fd = sock.fileno()
-        self._recv = sock.recv
+        self._recv: Callable[[int], bytes] = sock.recv  # recv(size) is all it calls
         self._expect_data = True  # nothing known yet: one try costs at most an EAGAIN
 
     async def receive(self) -> bytes:
