@@ -26,9 +26,11 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package and on what users' type checkers see of it."""
-    session.install("-e", ".[typecheck]")
-    session.run("mypy", "--strict", "trio_sse", "_trio_sse_cli.py", "tests/typing_check.py")
+    """mypy --strict on the package and the CLI, the tests (tests/typing_check.py: what
+    users' type checkers see of the API), the benchmarks and the fuzzers; with the test
+    and bench extras, so mypy reads the libraries they import."""
+    session.install("-e", ".[test,bench,typecheck]")
+    session.run("mypy", "--strict", "trio_sse", "_trio_sse_cli.py", "tests", "benchmarks", "fuzz")
 
 
 @nox.session
