@@ -19,6 +19,7 @@ from trio_sse import (
     SSEResponseError,
     open_sse_session,
 )
+from trio_sse._exchange import HTTPExchange
 from trio_sse._handoff import BUFFER, MAX_BATCH
 from trio_sse._reading import RECEIVE_SIZE
 from trio_sse.testing import ScriptedResponse, SSETestServer
@@ -160,3 +161,23 @@ def test_reads_stay_under_the_allocators_mmap_threshold() -> None:
     """A read buffer over glibc's 128 KiB mmap threshold is mapped and unmapped on every
     read: page faults that cost more per byte than the syscalls bigger reads save."""
     assert RECEIVE_SIZE <= 128 * 1024
+
+
+async def test_an_open_stream_stops_keeping_its_body_for_error_reports(
+    server: SSETestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exchange keeps a body's first 64 KiB only while it may be a refusal's; the
+    session tells it, once per accepted connection, that this body is the stream."""
+    accepted: list[HTTPExchange] = []
+    original = HTTPExchange.stream_accepted
+
+    def spy(exchange: HTTPExchange) -> None:
+        accepted.append(exchange)
+        original(exchange)
+
+    monkeypatch.setattr(HTTPExchange, "stream_accepted", spy)
+    server.script(ScriptedResponse.events("data: one\n\n", "data: two\n\n"))
+    async with open_sse_session(server.url) as events:
+        assert [event.data async for event in events] == ["one", "two"]
+    assert len(accepted) == 1
+    assert accepted[0].read_error_body() == b""
