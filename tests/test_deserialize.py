@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Annotated, Any, Literal, Optional, TypedDict, Union
 
 import msgspec
@@ -430,3 +430,56 @@ def test_a_dataclass_constructor_raising_type_error_is_a_mismatch() -> None:
         default_deserialize(list[Renamed], '[{"x": 1}]')
     assert default_deserialize(Natural | dict[str, int], '{"n": -1}') == {"n": -1}
     assert default_deserialize(Renamed | Natural, '{"x": 1, "n": 2}') == Natural(2)
+
+
+@dataclass
+class Scaled:
+    x: int
+    scale: InitVar[int] = 1
+
+    def __post_init__(self, scale: int) -> None:
+        self.x *= scale
+
+
+@dataclass
+class Moved:
+    name: str
+    origin: InitVar[Address]  # required, and itself a dataclass built from the JSON
+    city: str = field(init=False, default="")
+
+    def __post_init__(self, origin: Address) -> None:
+        self.city = origin.city
+
+
+def test_init_var_fields_are_taken_from_the_json() -> None:
+    """An InitVar is a constructor argument like a field (dataclasses.fields() leaves it
+    out): converted to its type, required unless it has a default."""
+    assert default_deserialize(Scaled, '{"x": 2, "scale": 3}').x == 6
+    assert default_deserialize(Scaled, '{"x": 2}').x == 2
+    with pytest.raises(ValueError, match=r"at \$\.scale: expected an integer"):
+        default_deserialize(Scaled, '{"x": 2, "scale": "3"}')
+    moved = default_deserialize(Moved, '{"name": "a", "origin": {"city": "Oslo", "zip": 1}}')
+    assert moved == Moved("a", Address("Oslo", 1))
+    assert moved.city == "Oslo"
+    with pytest.raises(ValueError, match=r"at \$\.origin\.zip: expected an integer"):
+        default_deserialize(Moved, '{"name": "a", "origin": {"city": "Oslo", "zip": "1"}}')
+    with pytest.raises(ValueError, match="Moved needs 'origin'"):
+        default_deserialize(Moved, '{"name": "a"}')
+
+
+def test_init_vars_in_unions_and_cached_plans() -> None:
+    """A missing or wrong InitVar is a mismatch, so a union tries its next member; the
+    plan is made once and serves every later event."""
+    from trio_sse import _deserialize
+
+    model = list[Moved | Scaled]
+    text = '[{"x": 2, "scale": 5}, {"name": "b", "origin": {"city": "Rome", "zip": 2}}]'
+    for _ in range(2):
+        first, second = default_deserialize(model, text)
+        assert isinstance(first, Scaled)
+        assert first.x == 10
+        assert isinstance(second, Moved)
+        assert second.city == "Rome"
+    assert Moved in _deserialize._plans
+    assert Scaled in _deserialize._plans
+    assert default_deserialize(Moved | dict[str, str], '{"name": "c"}') == {"name": "c"}

@@ -2,10 +2,11 @@
 
 A deserializer is Ktor's ``(TypeInfo, String) -> Any``: a function of the type asked
 for and the event's data text. The default one reads the text as JSON and builds the
-type from it: dataclasses (nested), TypedDicts, enums, ``Literal``, unions and the
-plain containers, checking every value on the way; pydantic models and msgspec
-Structs are handed to their own library when it is installed (never imported here
-unless the caller's model already comes from it). ``str`` gets the text as it is.
+type from it: dataclasses (nested, ``InitVar`` fields included), TypedDicts, enums,
+``Literal``, unions and the plain containers, checking every value on the way; pydantic
+models and msgspec Structs are handed to their own library when it is installed (never
+imported here unless the caller's model already comes from it). ``str`` gets the text
+as it is.
 
 Building a type is planned once per type (``_converter``; the plans of the last
 CACHE_SIZE types are kept) and the plan is run per event, so the work per event is
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import inspect
 import json
 import logging
 import sys
@@ -390,6 +392,10 @@ def _dataclass(tp: type) -> _Convert:
         for f in fields
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     }
+    for key, init_type, has_default in _init_vars(tp, hints):
+        plan.append((key, _converter(init_type)))
+        if not has_default:
+            required.add(key)
     name = tp.__name__
 
     def convert(value: Any, path: str) -> Any:
@@ -402,6 +408,32 @@ def _dataclass(tp: type) -> _Convert:
             raise _Mismatch(f"at {path}: {name}: {exc}") from exc
 
     return convert
+
+
+def _init_vars(tp: type, hints: dict[str, Any]) -> list[tuple[str, Any, bool]]:
+    """The ``InitVar`` parameters of a dataclass's constructor: (name, type, has a
+    default). dataclasses.fields() leaves them out, but the constructor needs them.
+
+    Found by public means: the resolved annotation is an InitVar (``InitVar[T]`` is an
+    instance with ``.type``, a bare ``InitVar`` the class), and the constructor's
+    signature says whether it takes the name and whether it has a default."""
+    candidates: dict[str, Any] = {}
+    for key, hint in hints.items():
+        if isinstance(hint, dataclasses.InitVar):
+            candidates[key] = hint.type
+        elif hint is dataclasses.InitVar:
+            candidates[key] = Any
+    if not candidates:
+        return []
+    try:
+        parameters = inspect.signature(tp).parameters
+    except (TypeError, ValueError):  # no signature to read: the constructor says at call
+        return []
+    return [
+        (key, init_type, parameters[key].default is not inspect.Parameter.empty)
+        for key, init_type in candidates.items()
+        if key in parameters
+    ]
 
 
 def _typeddict(tp: Any) -> _Convert:
