@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 import trustme
 
+from trio_sse import _proxy
 from trio_sse.testing import SSETestServer, open_sse_test_server
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD")
@@ -21,6 +22,13 @@ def no_proxy_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
+
+
+@pytest.fixture(autouse=True)
+def fresh_proxy_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ignored proxy variable is warned about once per process: each test starts
+    with none warned about yet, so its warnings do not depend on the tests before it."""
+    monkeypatch.setattr(_proxy, "_warned_env", {})
 
 
 @pytest.fixture

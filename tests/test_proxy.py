@@ -502,6 +502,42 @@ async def test_a_socks_proxy_in_the_environment_does_not_stop_the_client(
         SSEClient(proxy="socks5://127.0.0.1:1080")
 
 
+def test_an_ignored_proxy_variable_is_warned_about_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The environment is the same for every client: the warning comes with the first
+    SSEClient(), not with each; another value (or variable) is news, warned about once."""
+    caplog.set_level(logging.WARNING, logger="trio_sse")
+    monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:1080")
+    SSEClient()
+    SSEClient()
+    assert ["ignoring ALL_PROXY" in r.getMessage() for r in caplog.records] == [True]
+    caplog.clear()
+    monkeypatch.setenv("ALL_PROXY", "socks5://127.0.0.1:1081")
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://127.0.0.1:1080")
+    SSEClient()
+    SSEClient()
+    messages = sorted(r.getMessage().split(" from ")[0] for r in caplog.records)
+    assert messages == ["trio-sse: ignoring ALL_PROXY", "trio-sse: ignoring HTTPS_PROXY"]
+
+
+def test_the_proxy_warnings_remembered_are_bounded(caplog: pytest.LogCaptureFixture) -> None:
+    """Values that keep changing do not grow the memory of warnings without end: past
+    its bound the oldest is forgotten, and warned about again if it comes back."""
+    from trio_sse import _proxy
+
+    caplog.set_level(logging.WARNING, logger="trio_sse")
+    values = [f"socks5://p:{port}" for port in range(1, _proxy._WARNED_ENV_SIZE + 2)]
+    for value in values:
+        ProxyChoice.from_environ({"ALL_PROXY": value})
+    assert len(_proxy._warned_env) == _proxy._WARNED_ENV_SIZE
+    assert len(caplog.records) == len(values)
+    ProxyChoice.from_environ({"ALL_PROXY": values[-1]})
+    assert len(caplog.records) == len(values)
+    ProxyChoice.from_environ({"ALL_PROXY": values[0]})
+    assert len(caplog.records) == len(values) + 1
+
+
 def test_the_proxy_password_stays_out_of_reprs() -> None:
     client = SSEClient(proxy="http://alice:hunter2@proxy.test:3128")
     assert "hunter2" not in repr(client)

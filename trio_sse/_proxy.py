@@ -239,19 +239,42 @@ class ProxyChoice:
 
 def _env_proxy(environ: Mapping[str, str], name: str) -> Proxy | None:
     """A proxy variable, parsed. One naming a scheme we cannot speak (a socks5:// proxy
-    set for the machine's other programs) is ignored, as if unset, with a warning: a
-    client that cannot be made at all helps no one. A broken http:// URL was meant for
-    us, though: it stays an error, since going direct would bypass it unannounced."""
+    set for the machine's other programs) is ignored, as if unset, with a warning (once
+    per variable and value): a client that cannot be made at all helps no one. A broken
+    http:// URL was meant for us, though: it stays an error, since going direct would
+    bypass it unannounced."""
     value = _env(environ, name)
     if value is None:
         return None
     try:
         return Proxy.parse(value)
     except _UnsupportedScheme as exc:
-        log.warning("trio-sse: ignoring %s from the environment: %s", name, exc)
+        if _first_warning(name, value):
+            log.warning("trio-sse: ignoring %s from the environment: %s", name, exc)
         return None
     except ValueError as exc:
         raise ValueError(f"{name} from the environment: {exc}") from None
+
+
+# The ignored (variable, value) pairs already warned about. The environment is the same
+# for every client, so the warning would repeat with each SSEClient() and say nothing new:
+# once per process is enough. Bounded (the oldest forgotten first, then warned about
+# again) because the values are not fixed: os.environ can be changed and from_environ
+# takes any mapping, and a program that keeps changing them must not grow this without
+# end. Threads racing here can at worst log the same warning twice.
+_warned_env: dict[tuple[str, str], None] = {}
+_WARNED_ENV_SIZE = 32
+
+
+def _first_warning(name: str, value: str) -> bool:
+    """True the first time this ignored variable and value are seen (see _warned_env)."""
+    key = (name, value)
+    if key in _warned_env:
+        return False
+    _warned_env[key] = None
+    while len(_warned_env) > _WARNED_ENV_SIZE:
+        del _warned_env[next(iter(_warned_env))]
+    return True
 
 
 # --------------------------------------------------------------------------- CONNECT
