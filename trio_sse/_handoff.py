@@ -131,16 +131,22 @@ class EventHandoff(Generic[E]):
             try:
                 batch = await self._batch_receive.receive()
             except trio.ClosedResourceError:
-                if self._incoming is None:
+                incoming = self._incoming_now()
+                if incoming is None:
                     raise
                 # ``incoming`` was opened while this call waited: go on with it.
-                return await self._incoming.receive()
+                return await incoming.receive()
             self._unbatched += len(batch)
             # Reversed (a copy: the reader's list may also be an error's ``events``),
             # so the next event is at the end.
             self.pending = pending = batch[::-1]
         self.budget = FAIR_SHARE - 1
         return pending.pop()
+
+    def _incoming_now(self) -> trio.MemoryReceiveChannel[E] | None:
+        """``_incoming`` read afresh: after an await, mypy would still take it for the
+        None it was narrowed to before, though ``incoming`` may have opened meanwhile."""
+        return self._incoming
 
     @property
     def incoming(self) -> trio.MemoryReceiveChannel[E]:

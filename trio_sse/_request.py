@@ -120,7 +120,10 @@ def check_headers(
     """The user's headers as validated (name, value) pairs, in order."""
     if headers is None:
         return []
-    if isinstance(headers, (str, bytes)):
+    # Callers without a type checker can pass a str, an iterable that is not pairs: the
+    # types above rule it out, so the check looks at the value as the object it may be.
+    given: object = headers
+    if isinstance(given, (str, bytes)):
         raise TypeError("headers must be a mapping or an iterable of (name, value) pairs")
     pairs: Iterable[Any] = headers.items() if isinstance(headers, Mapping) else headers
     checked = []
