@@ -1,21 +1,11 @@
-"""Interop server: aiohttp with aiohttp-sse, written as an aiohttp back end writes one.
+"""Interop server: aiohttp with aiohttp-sse, the endpoints of tests/interop_contract.py.
 
-tests/test_interop_servers.py starts it with ``python -m tests.interop_aiohttp`` in a
-subprocess (aiohttp runs on asyncio); it prints its port once it accepts connections.
-tests/interop_node.js serves the same endpoints from Node.js, so one set of tests runs
-against both (see that file for the shared contract):
-
-- ``GET /events [n]``: n JSON events, ``customer`` (odd i) and ``product`` (even i), id i
-- ``GET /ping [count, interval]``: an event, at least ``count`` of aiohttp-sse's own
-  ``: ping`` keep-alive comments, another event, end
-- ``GET|POST /resume [total, per, drop]``: ``per`` ``item`` events per response, resuming
-  after the Last-Event-ID header, then the response ends (``drop=1``: the connection is
-  closed mid-body instead, no terminating chunk); 204 once ``total`` were sent. Each
-  event's JSON data reports what the server saw: ``i``, ``last_event_id``, ``method``
-  and the POST's JSON body as ``echo``
-- ``GET /gz/events [n]``: /events compressed as Accept-Encoding asks (gzip or deflate).
-  aiohttp's compressor flushes only at the end of the body (aiohttp-sse disables
-  compression for that reason), so this stream is finite.
+tests/test_interop.py starts it with ``python -m tests.interop_aiohttp`` in a subprocess
+(aiohttp runs on asyncio); it prints its port once it accepts connections. Written as an
+aiohttp back end writes one: aiohttp-sse frames the events (CRLF lines) and sends its own
+``: ping`` comments. Where aiohttp-sse has no API (a retry-only block), the handler writes
+the bytes itself. aiohttp's compressor flushes only at the end of the body (aiohttp-sse
+disables compression for that reason), so compressed streams are finite here.
 """
 
 from __future__ import annotations
@@ -28,21 +18,32 @@ from typing import Any
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse, sse_response
 
-__all__ = ["app", "customer", "main", "product", "typed_event"]
+from tests.interop_contract import (
+    CHAT_WORDS,
+    LOGGED_HEADERS,
+    SEPARATORS,
+    event_data,
+    event_type,
+    status_body,
+    typed_event,
+)
+
+__all__ = ["app", "main"]
 
 NO_PING = 3600.0  # seconds: aiohttp-sse's pinger kept out of the way where a test wants no pings
 
-
-def customer(i: int) -> dict[str, Any]:
-    return {"id": i, "name": f"customer {i}", "note": "naïve ☃"}
-
-
-def product(i: int) -> dict[str, Any]:
-    return {"sku": f"P-{i}", "price": i * 1.5}
+# Per-key request logs of /resume, /flaky and /endless (keys are unique per test).
+_LOG: dict[str, list[dict[str, Any]]] = {}
+_LOG_CHANGED: dict[str, asyncio.Event] = {}  # set (and replaced) whenever a key's log grows
 
 
-def typed_event(i: int) -> tuple[str, dict[str, Any]]:
-    return ("customer", customer(i)) if i % 2 else ("product", product(i))
+def _record(key: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
+    log = _LOG.setdefault(key, [])
+    log.append(entry)
+    changed = _LOG_CHANGED.pop(key, None)
+    if changed is not None:
+        changed.set()
+    return log
 
 
 class CountingPings(EventSourceResponse):
@@ -68,12 +69,51 @@ class CompressedEventSource(EventSourceResponse):
     enable_compression = web.StreamResponse.enable_compression
 
 
-async def events(request: web.Request) -> web.StreamResponse:
+async def _send_events(request: web.Request, resp: EventSourceResponse, typed: bool) -> None:
     n = int(request.query.get("n", 5))
-    async with sse_response(request, ping_interval=NO_PING) as resp:
-        for i in range(1, n + 1):
+    for i in range(1, n + 1):
+        if typed:
             kind, data = typed_event(i)
             await resp.send(json.dumps(data, ensure_ascii=False), id=str(i), event=kind)
+        else:
+            await resp.send(event_data(i), id=str(i), event=event_type(i))
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    sep = SEPARATORS[request.query.get("sep", "crlf")]
+    async with sse_response(request, ping_interval=NO_PING, sep=sep) as resp:
+        await _send_events(request, resp, typed=False)
+    return resp
+
+
+async def typed_events(request: web.Request) -> web.StreamResponse:
+    async with sse_response(request, ping_interval=NO_PING) as resp:
+        await _send_events(request, resp, typed=True)
+    return resp
+
+
+async def _gz(request: web.Request, typed: bool) -> web.StreamResponse:
+    resp = CompressedEventSource(ping_interval=NO_PING)
+    resp.enable_compression()  # the coding Accept-Encoding asks for, identity if none
+    await resp.prepare(request)
+    async with resp:
+        await _send_events(request, resp, typed=typed)
+    return resp
+
+
+async def gz_events(request: web.Request) -> web.StreamResponse:
+    return await _gz(request, typed=False)
+
+
+async def gz_typed_events(request: web.Request) -> web.StreamResponse:
+    return await _gz(request, typed=True)
+
+
+async def retry(request: web.Request) -> web.StreamResponse:
+    ms = int(request.query.get("ms", 1234))
+    async with sse_response(request, ping_interval=NO_PING) as resp:
+        await resp.write(f"retry: {ms}\r\n\r\n".encode())  # aiohttp-sse has no retry-only block
+        await resp.send("after retry", id="r1")
     return resp
 
 
@@ -90,12 +130,16 @@ async def ping(request: web.Request) -> web.StreamResponse:
 
 
 async def resume(request: web.Request) -> web.StreamResponse:
+    key = request.query["key"]
     total = int(request.query.get("total", 9))
     per = int(request.query.get("per", 3))
+    retry_ms = request.query.get("retry")
     drop = request.query.get("drop") == "1"
     body = await request.json() if request.method == "POST" else None
     resp = EventSourceResponse(ping_interval=NO_PING, allow_all_methods=True)
     last_id = request.headers.get(resp.DEFAULT_LAST_EVENT_HEADER)
+    entry = {"method": request.method, "last_event_id": last_id, "body": body}
+    _record(key, entry | {name: request.headers.get(name) for name in LOGGED_HEADERS})
     start = int(last_id) + 1 if last_id else 1
     if start > total:
         return web.Response(status=204)
@@ -104,30 +148,92 @@ async def resume(request: web.Request) -> web.StreamResponse:
         for i in range(start, min(start + per, total + 1)):
             seen = {"i": i, "last_event_id": resp.last_event_id, "method": request.method}
             data = json.dumps(seen | {"echo": body}, ensure_ascii=False)
-            await resp.send(data, id=str(i), event="item")
+            retry = int(retry_ms) if retry_ms and i == start else None
+            await resp.send(data, id=str(i), event="item", retry=retry)
         if drop:
             assert request.transport is not None
             request.transport.close()  # flushes what was sent, then closes: no last chunk
     return resp
 
 
-async def gz_events(request: web.Request) -> web.StreamResponse:
-    n = int(request.query.get("n", 5))
-    resp = CompressedEventSource(ping_interval=NO_PING)
-    resp.enable_compression()  # the coding Accept-Encoding asks for, identity if none
+async def endless(request: web.Request) -> web.StreamResponse:
+    """Events until the client goes away; the log records when the server noticed."""
+    key = request.query["key"]
+    _record(key, {"event": "connected"})
+    i = 0
+    try:
+        async with sse_response(request, ping_interval=NO_PING) as resp:
+            while True:
+                i += 1
+                await resp.send(f"endless {i}", id=str(i))
+                await asyncio.sleep(0.005)
+    finally:  # a send to the closed connection raised, or the handler was cancelled
+        _record(key, {"event": "closed", "sent": i})
+
+
+async def chat(request: web.Request) -> web.StreamResponse:
+    """A POST that streams its answer, as LLM APIs do: JSON chunks, then a final event."""
+    payload = await request.json()
+    prompt = payload["prompt"]
+    words = CHAT_WORDS[: payload.get("max_tokens", len(CHAT_WORDS))]
+    content_type = request.headers.get("content-type")
+    resp = EventSourceResponse(ping_interval=NO_PING, allow_all_methods=True)
     await resp.prepare(request)
     async with resp:
-        for i in range(1, n + 1):
-            kind, data = typed_event(i)
-            await resp.send(json.dumps(data, ensure_ascii=False), id=str(i), event=kind)
+        for index, word in enumerate(words):
+            chunk = {"index": index, "delta": word, "prompt": prompt}
+            await resp.send(json.dumps(chunk), id=f"tok-{index}", event="token")
+        done = {"finish_reason": "stop", "tokens": len(words), "content_type": content_type}
+        await resp.send(json.dumps(done), event="done")
     return resp
+
+
+async def flaky(request: web.Request) -> web.StreamResponse:
+    key = request.query["key"]
+    failures = int(request.query.get("failures", 2))
+    status = int(request.query.get("status", 503))
+    log = _record(key, {"method": request.method})
+    if len(log) <= failures:
+        return web.Response(text="try again", status=status, headers={"Retry-After": "0"})
+    async with sse_response(request, ping_interval=NO_PING) as resp:
+        await resp.send("recovered", id="f1")
+    return resp
+
+
+async def log(request: web.Request) -> web.StreamResponse:
+    """A key's log, once it has at least ``min`` entries (a long poll: no client polling)."""
+    key = request.query["key"]
+    wanted = int(request.query.get("min", 0))
+    while len(_LOG.get(key, [])) < wanted:
+        await _LOG_CHANGED.setdefault(key, asyncio.Event()).wait()
+    async with sse_response(request, ping_interval=NO_PING) as resp:
+        await resp.send(json.dumps(_LOG.get(key, [])), event="log")
+    return resp
+
+
+async def nocontent(request: web.Request) -> web.Response:
+    return web.Response(status=204)
+
+
+async def status(request: web.Request) -> web.Response:
+    code = int(request.match_info["code"])
+    return web.Response(text=status_body(code, "aiohttp"), status=code)
 
 
 app = web.Application()
 app.router.add_get("/events", events)
+app.router.add_get("/typed/events", typed_events)
+app.router.add_get("/gz/events", gz_events)
+app.router.add_get("/gz/typed/events", gz_typed_events)
+app.router.add_get("/retry", retry)
 app.router.add_get("/ping", ping)
 app.router.add_route("*", "/resume", resume)
-app.router.add_get("/gz/events", gz_events)
+app.router.add_get("/endless", endless)
+app.router.add_post("/chat", chat)
+app.router.add_get("/flaky", flaky)
+app.router.add_get("/log", log)
+app.router.add_get("/nocontent", nocontent)
+app.router.add_get(r"/status/{code:\d+}", status)
 
 
 async def _serve() -> None:

@@ -1,27 +1,11 @@
-"""Real SSE servers from PyPI for the interop tests: an sse-starlette app on Starlette.
+"""Interop server: an sse-starlette app on Starlette, the endpoints of tests/interop_contract.py.
 
-test_interop.py serves ``app`` twice: with uvicorn (asyncio) in a subprocess started by
+tests/test_interop.py serves ``app`` twice: with uvicorn (asyncio) in a subprocess started by
 ``python -m tests.interop_apps``, which prints its port once it accepts connections, and
 with hypercorn in-process under trio. Nothing here is scripted byte by byte: the wire
-format is whatever sse-starlette, Starlette and the ASGI server produce.
-
-Endpoints (optional query parameters in brackets):
-
-- ``GET /events [n, sep=crlf|lf|cr]``: n events with ids, types and multi-line data
-- ``GET /retry [ms]``: a retry-only block, then one event
-- ``GET /ping [count, interval]``: an event, at least ``count`` of sse-starlette's ping
-  comments, another event, end
-- ``GET|POST /resume?key= [total, per, retry]``: ``per`` events per response, resuming
-  after the Last-Event-ID header, 204 once ``total`` were sent; ``retry`` (ms) on each
-  response's first event; a POST's JSON body is echoed in every event
-- ``GET /endless?key=``: events until the client disconnects
-- ``POST /chat``: LLM-style, JSON body in, JSON ``token`` events and a ``done`` event out
-- ``GET /flaky?key= [failures, status]``: ``failures`` refusals (Retry-After: 0), then
-  one event
-- ``GET /log?key= [min]``: what /resume, /flaky and /endless logged for ``key``, as one
-  JSON event, sent once the log has ``min`` entries (a long poll)
-- ``GET /nocontent``: 204; ``GET /status/{code}``: a text/plain answer with that status
-- ``GET /gz/events``: /events behind Starlette's GZipMiddleware, event streams included
+format is whatever sse-starlette, Starlette and the ASGI server produce (CRLF lines, and
+sse-starlette's ``: ping - <time>`` comments). It cannot cut a connection mid-body
+(/resume's ``drop``) and compresses with gzip only (Starlette's GZipMiddleware).
 """
 
 from __future__ import annotations
@@ -41,28 +25,24 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
-__all__ = ["CHAT_WORDS", "SEPARATORS", "app", "event_data", "event_type", "main"]
+from tests.interop_contract import (
+    CHAT_WORDS,
+    LOGGED_HEADERS,
+    SEPARATORS,
+    event_data,
+    event_type,
+    status_body,
+    typed_event,
+)
 
-SEPARATORS = {"crlf": "\r\n", "lf": "\n", "cr": "\r"}
+__all__ = ["app", "main"]
+
 NO_PING = 3600  # seconds: pings off where a test does not want them (0 busy-loops in old versions)
-CHAT_WORDS = ("Hello", " from", " a", " real", " server", ".")
 
 # Per-key request logs of /resume, /flaky and /endless (one process serves many tests; keys
 # are unique).
 _LOG: dict[str, list[dict[str, Any]]] = {}
 _LOG_CHANGED: dict[str, anyio.Event] = {}  # set (and replaced) whenever a key's log grows
-_LOGGED_HEADERS = ("accept", "cache-control", "user-agent", "content-type")
-
-
-def event_data(i: int) -> str:
-    """The data of event ``i`` on /events: several lines, an empty one, non-ASCII text and
-    U+2028 (a line separator only to str.splitlines, never to an event stream)."""
-    return f"event {i}, line one\nline two: naïve ☃ \u2028 still two\n\nline four {i}"
-
-
-def event_type(i: int) -> str | None:
-    """Odd events are typed ``tick``; even ones have the default ``message`` type."""
-    return "tick" if i % 2 else None
 
 
 def _record(key: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
@@ -81,12 +61,29 @@ def _int(request: Request, name: str, default: int) -> int:
 async def events(request: Request) -> EventSourceResponse:
     n = _int(request, "n", 5)
     sep = SEPARATORS[request.query_params.get("sep", "crlf")]
+    hold = request.query_params.get("hold") == "1"
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         for i in range(1, n + 1):
             yield ServerSentEvent(event_data(i), id=str(i), event=event_type(i), sep=sep)
+        if hold:
+            await anyio.sleep_forever()  # until the client leaves
 
     return EventSourceResponse(stream(), ping=NO_PING, sep=sep)
+
+
+async def typed_events(request: Request) -> EventSourceResponse:
+    n = _int(request, "n", 5)
+    hold = request.query_params.get("hold") == "1"
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        for i in range(1, n + 1):
+            kind, data = typed_event(i)
+            yield ServerSentEvent(json.dumps(data, ensure_ascii=False), id=str(i), event=kind)
+        if hold:
+            await anyio.sleep_forever()  # until the client leaves
+
+    return EventSourceResponse(stream(), ping=NO_PING)
 
 
 async def retry(request: Request) -> EventSourceResponse:
@@ -135,7 +132,7 @@ async def resume(request: Request) -> Response:
     last_id = request.headers.get("last-event-id")
     body = await request.json() if request.method == "POST" else None
     entry = {"method": request.method, "last_event_id": last_id, "body": body}
-    _record(key, entry | {name: request.headers.get(name) for name in _LOGGED_HEADERS})
+    _record(key, entry | {name: request.headers.get(name) for name in LOGGED_HEADERS})
     start = int(last_id) + 1 if last_id else 1
     if start > total:
         return Response(status_code=204)
@@ -143,7 +140,8 @@ async def resume(request: Request) -> Response:
     async def stream() -> AsyncIterator[ServerSentEvent]:
         for i in range(start, min(start + per, total + 1)):
             retry = int(retry_ms) if retry_ms and i == start else None
-            yield JSONServerSentEvent({"i": i, "echo": body}, id=str(i), event="item", retry=retry)
+            data = {"i": i, "last_event_id": last_id, "method": request.method, "echo": body}
+            yield JSONServerSentEvent(data, id=str(i), event="item", retry=retry)
 
     return EventSourceResponse(stream(), ping=NO_PING)
 
@@ -217,18 +215,21 @@ async def nocontent(request: Request) -> Response:
 
 async def status(request: Request) -> Response:
     code = int(request.path_params["code"])
-    return PlainTextResponse(f"status {code} from starlette", status_code=code)
+    return PlainTextResponse(status_body(code, "starlette"), status_code=code)
 
 
 # Starlette excludes text/event-stream from compression by default; this mount opts in, so
 # the stream is gzip-compressed and flushed chunk by chunk (Starlette >= 1.5).
 _gzipped = GZipMiddleware(
-    Starlette(routes=[Route("/events", events)]), minimum_size=0, exclude_content_types=()
+    Starlette(routes=[Route("/events", events), Route("/typed/events", typed_events)]),
+    minimum_size=0,
+    exclude_content_types=(),
 )
 
 app = Starlette(
     routes=[
         Route("/events", events),
+        Route("/typed/events", typed_events),
         Route("/retry", retry),
         Route("/ping", ping),
         Route("/resume", resume, methods=["GET", "POST"]),

@@ -1,28 +1,29 @@
 // Interop server: a plain Node.js `http` SSE server, as JavaScript back ends write one.
 //
-// No npm packages: node:http, node:zlib and node:url only. tests/test_interop_servers.py
-// runs `node tests/interop_node.js`, reads the port from the first line of stdout, and
-// sends SIGTERM at teardown. It serves the endpoints tests/interop_aiohttp.py serves:
-//
-//   GET /events [n]          n JSON events, "customer" (odd i) and "product" (even i), id i
-//   GET /ping [count, interval]
-//                            "before", `count` ": ping" keep-alive comments written by a
-//                            setInterval timer, "after", end
-//   GET|POST /resume [total, per, drop]
-//                            `per` "item" events per response, resuming after the
-//                            Last-Event-ID header; then res.end() (drop=1: the socket is
-//                            destroyed mid-body, no terminating chunk); 204 once `total`
-//                            were sent. Each event's JSON data: i, last_event_id, method,
-//                            and the POST's JSON body as echo
-//   GET /gz/events [n, hold] /events through zlib.createGzip / createDeflate as
-//                            Accept-Encoding asks, flushed after every event; hold=1 keeps
-//                            the stream open after the events until the client leaves
-//
-// Lines end with "\n" (the Python servers send "\r\n").
+// No npm packages: node:http and node:zlib only. tests/test_interop.py runs
+// `node tests/interop_node.js`, reads the port from the first line of stdout, and sends
+// SIGTERM at teardown. It serves the endpoints of tests/interop_contract.py (see there for
+// the contract; the data functions below repeat that file's): lines end with "\n" (the
+// Python servers send "\r\n"), keep-alive pings are ": ping" comments written by a
+// setInterval timer, compressed streams go through zlib.createGzip / createDeflate as
+// Accept-Encoding asks and are flushed after every event, and /resume's drop=1 destroys
+// the socket mid-body (no terminating chunk).
 'use strict';
 
 const http = require('node:http');
 const zlib = require('node:zlib');
+
+const SEPARATORS = { crlf: '\r\n', lf: '\n', cr: '\r' };
+const CHAT_WORDS = ['Hello', ' from', ' a', ' real', ' server', '.'];
+const LOGGED_HEADERS = ['accept', 'cache-control', 'user-agent', 'content-type'];
+
+function eventData(i) {
+  return `event ${i}, line one\nline two: naïve ☃ \u2028 still two\n\nline four ${i}`;
+}
+
+function eventType(i) {
+  return i % 2 ? 'tick' : undefined;
+}
 
 function customer(i) {
   return { id: i, name: `customer ${i}`, note: 'naïve ☃' };
@@ -37,12 +38,15 @@ function typedEvent(i) {
 }
 
 // One event in the wire format; every line of the data gets its own "data:" field.
-function frame({ id, event, data }) {
+function frame({ id, event, data, retry }, sep = '\n') {
   let text = '';
-  if (id !== undefined) text += `id: ${id}\n`;
-  if (event !== undefined) text += `event: ${event}\n`;
-  for (const line of String(data).split(/\r\n|\r|\n/)) text += `data: ${line}\n`;
-  return text + '\n';
+  if (id !== undefined) text += `id: ${id}${sep}`;
+  if (event !== undefined) text += `event: ${event}${sep}`;
+  if (retry !== undefined) text += `retry: ${retry}${sep}`;
+  if (data !== undefined) {
+    for (const line of String(data).split(/\r\n|\r|\n/)) text += `data: ${line}${sep}`;
+  }
+  return text + sep;
 }
 
 function startStream(res, extraHeaders = {}) {
@@ -70,14 +74,70 @@ function readJson(req) {
   });
 }
 
-function events(req, res, query) {
+// Per-key request logs of /resume, /flaky and /endless, and the /log requests waiting
+// for a key's log to grow.
+const logs = new Map();
+const waiters = new Map();
+
+function record(key, entry) {
+  const log = logs.get(key) ?? [];
+  logs.set(key, log);
+  log.push(entry);
+  const waiting = waiters.get(key) ?? [];
+  waiters.delete(key);
+  for (const wake of waiting) wake();
+  return log;
+}
+
+// The frames of /events (typed=false) or /typed/events (typed=true).
+function eventFrames(query, typed) {
   const n = Number(query.get('n') ?? 5);
-  startStream(res);
+  const sep = SEPARATORS[query.get('sep') ?? 'lf'];
+  const frames = [];
   for (let i = 1; i <= n; i++) {
-    const [event, data] = typedEvent(i);
-    res.write(frame({ id: String(i), event, data: JSON.stringify(data) }));
+    if (typed) {
+      const [event, data] = typedEvent(i);
+      frames.push(frame({ id: String(i), event, data: JSON.stringify(data) }, sep));
+    } else {
+      frames.push(frame({ id: String(i), event: eventType(i), data: eventData(i) }, sep));
+    }
   }
-  res.end();
+  return frames;
+}
+
+function sendEvents(req, res, query, typed) {
+  startStream(res);
+  for (const text of eventFrames(query, typed)) res.write(text);
+  if (query.get('hold') !== '1') res.end(); // else open until the client leaves
+}
+
+function gzEvents(req, res, query, typed) {
+  const accept = req.headers['accept-encoding'] ?? '';
+  const coding = /\bgzip\b/.test(accept) ? 'gzip' : /\bdeflate\b/.test(accept) ? 'deflate' : null;
+  if (coding === null) return sendEvents(req, res, query, typed);
+  const hold = query.get('hold') === '1';
+  const encoder = coding === 'gzip' ? zlib.createGzip() : zlib.createDeflate();
+  startStream(res, { 'Content-Encoding': coding, Vary: 'Accept-Encoding' });
+  encoder.pipe(res);
+  req.on('close', () => encoder.destroy());
+  const frames = eventFrames(query, typed);
+  const next = () => {
+    const text = frames.shift();
+    if (text === undefined) {
+      if (!hold) encoder.end();
+      return;
+    }
+    encoder.write(text);
+    encoder.flush(zlib.constants.Z_SYNC_FLUSH, next); // each event leaves now, not at the end
+  };
+  next();
+}
+
+function retry(req, res, query) {
+  const ms = Number(query.get('ms') ?? 1234);
+  startStream(res);
+  res.write(frame({ retry: ms }));
+  res.end(frame({ id: 'r1', data: 'after retry' }));
 }
 
 function ping(req, res, query) {
@@ -98,11 +158,16 @@ function ping(req, res, query) {
 }
 
 async function resume(req, res, query) {
+  const key = query.get('key');
   const total = Number(query.get('total') ?? 9);
   const per = Number(query.get('per') ?? 3);
+  const retryMs = query.get('retry');
   const drop = query.get('drop') === '1';
   const body = req.method === 'POST' ? await readJson(req) : null;
   const lastId = req.headers['last-event-id'] ?? null;
+  const entry = { method: req.method, last_event_id: lastId, body };
+  for (const name of LOGGED_HEADERS) entry[name] = req.headers[name] ?? null;
+  record(key, entry);
   const start = lastId ? Number(lastId) + 1 : 1;
   if (start > total) {
     res.writeHead(204);
@@ -113,7 +178,8 @@ async function resume(req, res, query) {
   const end = Math.min(start + per, total + 1);
   for (let i = start; i < end; i++) {
     const data = JSON.stringify({ i, last_event_id: lastId, method: req.method, echo: body });
-    const text = frame({ id: String(i), event: 'item', data });
+    const retry = retryMs && i === start ? Number(retryMs) : undefined;
+    const text = frame({ id: String(i), event: 'item', data, retry });
     if (drop && i === end - 1) {
       res.write(text, () => res.socket.destroy()); // once it is on the wire: cut it off
       return;
@@ -123,43 +189,102 @@ async function resume(req, res, query) {
   res.end();
 }
 
-function gzEvents(req, res, query) {
-  const n = Number(query.get('n') ?? 5);
-  const hold = query.get('hold') === '1';
-  const accept = req.headers['accept-encoding'] ?? '';
-  const coding = /\bgzip\b/.test(accept) ? 'gzip' : /\bdeflate\b/.test(accept) ? 'deflate' : null;
-  if (coding === null) return events(req, res, query);
-  const encoder = coding === 'gzip' ? zlib.createGzip() : zlib.createDeflate();
-  startStream(res, { 'Content-Encoding': coding, Vary: 'Accept-Encoding' });
-  encoder.pipe(res);
-  req.on('close', () => encoder.destroy());
-  let i = 0;
-  const next = () => {
-    i += 1;
-    if (i > n) {
-      if (!hold) encoder.end();
+function endless(req, res, query) {
+  const key = query.get('key');
+  record(key, { event: 'connected' });
+  startStream(res);
+  let sent = 0;
+  const timer = setInterval(() => {
+    sent += 1;
+    res.write(frame({ id: String(sent), data: `endless ${sent}` }));
+  }, 5);
+  res.on('close', () => {
+    clearInterval(timer);
+    record(key, { event: 'closed', sent });
+  });
+}
+
+async function chat(req, res) {
+  const payload = await readJson(req);
+  const words = CHAT_WORDS.slice(0, payload.max_tokens ?? CHAT_WORDS.length);
+  startStream(res);
+  words.forEach((word, index) => {
+    const chunk = { index, delta: word, prompt: payload.prompt };
+    res.write(frame({ id: `tok-${index}`, event: 'token', data: JSON.stringify(chunk) }));
+  });
+  const done = {
+    finish_reason: 'stop',
+    tokens: words.length,
+    content_type: req.headers['content-type'] ?? null,
+  };
+  res.end(frame({ event: 'done', data: JSON.stringify(done) }));
+}
+
+function flaky(req, res, query) {
+  const key = query.get('key');
+  const failures = Number(query.get('failures') ?? 2);
+  const status = Number(query.get('status') ?? 503);
+  const log = record(key, { method: req.method });
+  if (log.length <= failures) {
+    res.writeHead(status, { 'Content-Type': 'text/plain', 'Retry-After': '0' });
+    res.end('try again');
+    return;
+  }
+  startStream(res);
+  res.end(frame({ id: 'f1', data: 'recovered' }));
+}
+
+function log(req, res, query) {
+  const key = query.get('key');
+  const wanted = Number(query.get('min') ?? 0);
+  const answer = () => {
+    if ((logs.get(key) ?? []).length < wanted) {
+      waiters.set(key, [...(waiters.get(key) ?? []), answer]);
       return;
     }
-    const [event, data] = typedEvent(i);
-    encoder.write(frame({ id: String(i), event, data: JSON.stringify(data) }));
-    encoder.flush(zlib.constants.Z_SYNC_FLUSH, next); // each event leaves now, not at the end
+    startStream(res);
+    res.end(frame({ event: 'log', data: JSON.stringify(logs.get(key) ?? []) }));
   };
-  next();
+  answer();
+}
+
+function nocontent(req, res) {
+  res.writeHead(204);
+  res.end();
+}
+
+function text(res, status, body) {
+  res.writeHead(status, { 'Content-Type': 'text/plain' });
+  res.end(body);
 }
 
 const routes = {
-  '/events': events,
-  '/ping': ping,
-  '/resume': resume,
-  '/gz/events': gzEvents,
+  'GET /events': (req, res, query) => sendEvents(req, res, query, false),
+  'GET /typed/events': (req, res, query) => sendEvents(req, res, query, true),
+  'GET /gz/events': (req, res, query) => gzEvents(req, res, query, false),
+  'GET /gz/typed/events': (req, res, query) => gzEvents(req, res, query, true),
+  'GET /retry': retry,
+  'GET /ping': ping,
+  'GET /resume': resume,
+  'POST /resume': resume,
+  'GET /endless': endless,
+  'POST /chat': chat,
+  'GET /flaky': flaky,
+  'GET /log': log,
+  'GET /nocontent': nocontent,
 };
 
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://127.0.0.1');
-  const route = routes[url.pathname];
+  const status = /^\/status\/(\d+)$/.exec(url.pathname);
+  if (req.method === 'GET' && status !== null) {
+    const code = Number(status[1]);
+    text(res, code, `status ${code} from node`);
+    return;
+  }
+  const route = routes[`${req.method} ${url.pathname}`];
   if (route === undefined) {
-    res.writeHead(404, { 'Content-Type': 'text/plain' });
-    res.end('Not Found');
+    text(res, 404, 'Not Found');
     return;
   }
   Promise.resolve(route(req, res, url.searchParams)).catch((err) => {
