@@ -22,6 +22,7 @@ from tests.interop_contract import (
     CHAT_WORDS,
     LOGGED_HEADERS,
     SEPARATORS,
+    RequestLog,
     event_data,
     event_type,
     status_body,
@@ -32,18 +33,7 @@ __all__ = ["app", "main"]
 
 NO_PING = 3600.0  # seconds: aiohttp-sse's pinger kept out of the way where a test wants no pings
 
-# Per-key request logs of /resume, /flaky and /endless (keys are unique per test).
-_LOG: dict[str, list[dict[str, Any]]] = {}
-_LOG_CHANGED: dict[str, asyncio.Event] = {}  # set (and replaced) whenever a key's log grows
-
-
-def _record(key: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
-    log = _LOG.setdefault(key, [])
-    log.append(entry)
-    changed = _LOG_CHANGED.pop(key, None)
-    if changed is not None:
-        changed.set()
-    return log
+_LOG = RequestLog(asyncio.Event)  # per-key request logs (tests/interop_contract.py)
 
 
 class CountingPings(EventSourceResponse):
@@ -139,7 +129,7 @@ async def resume(request: web.Request) -> web.StreamResponse:
     resp = EventSourceResponse(ping_interval=NO_PING, allow_all_methods=True)
     last_id = request.headers.get(resp.DEFAULT_LAST_EVENT_HEADER)
     entry = {"method": request.method, "last_event_id": last_id, "body": body}
-    _record(key, entry | {name: request.headers.get(name) for name in LOGGED_HEADERS})
+    _LOG.record(key, entry | {name: request.headers.get(name) for name in LOGGED_HEADERS})
     start = int(last_id) + 1 if last_id else 1
     if start > total:
         return web.Response(status=204)
@@ -159,7 +149,7 @@ async def resume(request: web.Request) -> web.StreamResponse:
 async def endless(request: web.Request) -> web.StreamResponse:
     """Events until the client goes away; the log records when the server noticed."""
     key = request.query["key"]
-    _record(key, {"event": "connected"})
+    _LOG.record(key, {"event": "connected"})
     i = 0
     try:
         async with sse_response(request, ping_interval=NO_PING) as resp:
@@ -168,7 +158,7 @@ async def endless(request: web.Request) -> web.StreamResponse:
                 await resp.send(f"endless {i}", id=str(i))
                 await asyncio.sleep(0.005)
     finally:  # a send to the closed connection raised, or the handler was cancelled
-        _record(key, {"event": "closed", "sent": i})
+        _LOG.record(key, {"event": "closed", "sent": i})
 
 
 async def chat(request: web.Request) -> web.StreamResponse:
@@ -192,7 +182,7 @@ async def flaky(request: web.Request) -> web.StreamResponse:
     key = request.query["key"]
     failures = int(request.query.get("failures", 2))
     status = int(request.query.get("status", 503))
-    log = _record(key, {"method": request.method})
+    log = _LOG.record(key, {"method": request.method})
     if len(log) <= failures:
         return web.Response(text="try again", status=status, headers={"Retry-After": "0"})
     async with sse_response(request, ping_interval=NO_PING) as resp:
@@ -204,10 +194,9 @@ async def log(request: web.Request) -> web.StreamResponse:
     """A key's log, once it has at least ``min`` entries (a long poll: no client polling)."""
     key = request.query["key"]
     wanted = int(request.query.get("min", 0))
-    while len(_LOG.get(key, [])) < wanted:
-        await _LOG_CHANGED.setdefault(key, asyncio.Event()).wait()
+    entries = await _LOG.at_least(key, wanted)
     async with sse_response(request, ping_interval=NO_PING) as resp:
-        await resp.send(json.dumps(_LOG.get(key, [])), event="log")
+        await resp.send(json.dumps(entries), event="log")
     return resp
 
 

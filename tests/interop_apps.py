@@ -29,6 +29,7 @@ from tests.interop_contract import (
     CHAT_WORDS,
     LOGGED_HEADERS,
     SEPARATORS,
+    RequestLog,
     event_data,
     event_type,
     status_body,
@@ -39,19 +40,7 @@ __all__ = ["app", "main"]
 
 NO_PING = 3600  # seconds: pings off where a test does not want them (0 busy-loops in old versions)
 
-# Per-key request logs of /resume, /flaky and /endless (one process serves many tests; keys
-# are unique).
-_LOG: dict[str, list[dict[str, Any]]] = {}
-_LOG_CHANGED: dict[str, anyio.Event] = {}  # set (and replaced) whenever a key's log grows
-
-
-def _record(key: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
-    log = _LOG.setdefault(key, [])
-    log.append(entry)
-    changed = _LOG_CHANGED.pop(key, None)
-    if changed is not None:
-        changed.set()
-    return log
+_LOG = RequestLog(anyio.Event)  # per-key request logs (tests/interop_contract.py)
 
 
 def _int(request: Request, name: str, default: int) -> int:
@@ -132,7 +121,7 @@ async def resume(request: Request) -> Response:
     last_id = request.headers.get("last-event-id")
     body = await request.json() if request.method == "POST" else None
     entry = {"method": request.method, "last_event_id": last_id, "body": body}
-    _record(key, entry | {name: request.headers.get(name) for name in LOGGED_HEADERS})
+    _LOG.record(key, entry | {name: request.headers.get(name) for name in LOGGED_HEADERS})
     start = int(last_id) + 1 if last_id else 1
     if start > total:
         return Response(status_code=204)
@@ -149,7 +138,7 @@ async def resume(request: Request) -> Response:
 async def endless(request: Request) -> EventSourceResponse:
     """Events until the client goes away; the log records when the server noticed."""
     key = request.query_params["key"]
-    _record(key, {"event": "connected"})
+    _LOG.record(key, {"event": "connected"})
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         i = 0
@@ -159,7 +148,7 @@ async def endless(request: Request) -> EventSourceResponse:
                 yield ServerSentEvent(f"endless {i}", id=str(i))
                 await anyio.sleep(0.005)
         finally:
-            _record(key, {"event": "closed", "sent": i})
+            _LOG.record(key, {"event": "closed", "sent": i})
 
     return EventSourceResponse(stream(), ping=NO_PING)
 
@@ -185,7 +174,7 @@ async def flaky(request: Request) -> Response:
     key = request.query_params["key"]
     failures = _int(request, "failures", 2)
     status = _int(request, "status", 503)
-    log = _record(key, {"method": request.method})
+    log = _LOG.record(key, {"method": request.method})
     if len(log) <= failures:
         return PlainTextResponse("try again", status_code=status, headers={"Retry-After": "0"})
 
@@ -199,9 +188,7 @@ async def log(request: Request) -> EventSourceResponse:
     """A key's log, once it has at least ``min`` entries (a long poll: no client polling)."""
     key = request.query_params["key"]
     wanted = _int(request, "min", 0)
-    while len(_LOG.get(key, [])) < wanted:
-        await _LOG_CHANGED.setdefault(key, anyio.Event()).wait()
-    entries = _LOG.get(key, [])
+    entries = await _LOG.at_least(key, wanted)
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         yield JSONServerSentEvent(entries, event="log")

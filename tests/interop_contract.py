@@ -37,7 +37,8 @@ Endpoints (optional query parameters in brackets):
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 __all__ = [
     "CHAT_WORDS",
@@ -83,3 +84,36 @@ def typed_event(i: int) -> tuple[str, dict[str, Any]]:
 def status_body(code: int, kind: str) -> str:
     """The body of /status/{code} from a ``starlette``, ``aiohttp`` or ``node`` server."""
     return f"status {code} from {kind}"
+
+
+class _Event(Protocol):
+    def set(self) -> None: ...
+
+    async def wait(self) -> Any: ...
+
+
+class RequestLog:
+    """Per-key request logs of /resume, /flaky and /endless, and /log's long poll. One
+    server process serves many tests, so keys are unique per test. ``new_event`` makes
+    the server library's event (asyncio's or anyio's), set and replaced whenever a
+    key's log grows."""
+
+    def __init__(self, new_event: Callable[[], _Event]) -> None:
+        self._entries: dict[str, list[dict[str, Any]]] = {}
+        self._changed: dict[str, _Event] = {}
+        self._new_event = new_event
+
+    def record(self, key: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
+        """Append ``entry`` to ``key``'s log and wake its waiters; the log so far."""
+        log = self._entries.setdefault(key, [])
+        log.append(entry)
+        changed = self._changed.pop(key, None)
+        if changed is not None:
+            changed.set()
+        return log
+
+    async def at_least(self, key: str, wanted: int) -> list[dict[str, Any]]:
+        """``key``'s log once it has ``wanted`` entries (no polling)."""
+        while len(self._entries.get(key, [])) < wanted:
+            await self._changed.setdefault(key, self._new_event()).wait()
+        return self._entries.get(key, [])

@@ -6,6 +6,7 @@ import gzip
 import random
 import sys
 import zlib
+from collections.abc import Iterable
 
 import brotli
 import pytest
@@ -87,6 +88,14 @@ def test_corrupt_gzip_is_a_protocol_error(body: bytes) -> None:
     assert isinstance(info.value.__cause__, zlib.error)
 
 
+def read_all(exchange: HTTPExchange, data: Iterable[bytes], received: bytearray) -> None:
+    """Feed every piece and collect every body byte, until the end or an error."""
+    for piece in data:
+        exchange.feed(piece)
+        while part := exchange.next_body():
+            received.extend(part)
+
+
 @pytest.mark.parametrize(
     ("coding", "body"),
     [
@@ -106,15 +115,8 @@ def test_data_after_the_compressed_stream_is_a_protocol_error(
     data = framed("length", body, b"Content-Encoding: %s\r\n" % coding.encode())
     exchange = HTTPExchange(GET)
     received = bytearray()
-
-    def read_all() -> None:
-        for piece in pieces(data, mode):
-            exchange.feed(piece)
-            while part := exchange.next_body():
-                received.extend(part)
-
     with pytest.raises(SSEProtocolError, match=r"after the end of the \w+ response body"):
-        read_all()
+        read_all(exchange, pieces(data, mode), received)
     assert received == PAYLOAD
     assert not exchange.complete
     with pytest.raises(SSEProtocolError):
@@ -141,15 +143,8 @@ def test_junk_in_the_piece_that_ends_the_stream_comes_after_every_good_byte(
     data = framed("length", body, b"Content-Encoding: %s\r\n" % coding.encode())
     exchange = HTTPExchange(GET)
     received = bytearray()
-
-    def read_all() -> None:
-        for piece in pieces(data, mode):
-            exchange.feed(piece)
-            while part := exchange.next_body():
-                received.extend(part)
-
     with pytest.raises(SSEProtocolError, match=f"after the end of the {coding} response body"):
-        read_all()
+        read_all(exchange, pieces(data, mode), received)
     assert received == PAYLOAD
     with pytest.raises(SSEProtocolError, match="after the end"):
         exchange.next_body()  # sticky

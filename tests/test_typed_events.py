@@ -170,6 +170,13 @@ BAD_SECOND = ScriptedResponse.events(
 )
 
 
+async def read_data(url: str, model: Any, got: list[Any]) -> None:
+    """Append each typed event's data to ``got`` until the stream ends or fails."""
+    async with open_sse_session(url, model=model) as session:
+        async for ev in session:
+            got.append(ev.data)
+
+
 async def test_a_payload_that_does_not_fit_ends_the_stream_after_the_good_ones(
     server: SSETestServer,
 ) -> None:
@@ -177,14 +184,8 @@ async def test_a_payload_that_does_not_fit_ends_the_stream_after_the_good_ones(
     the raw event, with the deserializer's error as the cause."""
     server.script(BAD_SECOND)
     got: list[Any] = []
-
-    async def consume() -> None:
-        async with open_sse_session(server.url, model=Customer) as session:
-            async for ev in session:
-                got.append(ev.data)
-
     with pytest.raises(SSEDeserializationError, match="needs 'name'") as info:
-        await consume()
+        await read_data(server.url, Customer, got)
     assert got == [Customer("A")]
     assert info.value.event == ServerSentEvent(data='{"nom": "B"}', id="2")
     assert isinstance(info.value.__cause__, ValueError)
@@ -210,14 +211,8 @@ async def test_a_constructor_type_error_is_an_event_that_does_not_fit(
     )
     server.script(bad, bad)
     got: list[Any] = []
-
-    async def consume() -> None:
-        async with open_sse_session(server.url, model=Order) as session:
-            async for ev in session:
-                got.append(ev.data)
-
     with pytest.raises(SSEDeserializationError, match="Order: quantity must be") as info:
-        await consume()
+        await read_data(server.url, Order, got)
     assert got == [Order(2)]
     assert isinstance(info.value.__cause__, ValueError)
     async with open_sse_session(server.url, model=Order | dict[str, int]) as session:
