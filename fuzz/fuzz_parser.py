@@ -152,6 +152,12 @@ def chunk(body: bytes, sizes: list[int]) -> list[bytes]:
     if feeds > MAX_FEEDS:  # scale up so that tracing stays fast; zeros stay empty chunks
         factor = -(-feeds // MAX_FEEDS)
         sizes = [size * factor for size in sizes]
+    return cut_cyclically(body, sizes)
+
+
+def cut_cyclically(body: bytes, sizes: list[int]) -> list[bytes]:
+    """The body in chunks of the given sizes, used cyclically (some size must be > 0);
+    a size 0 is an empty chunk. tests/test_parser_properties.py cuts the same way."""
     chunks: list[bytes] = []
     position = 0
     for size in itertools.cycle(sizes):

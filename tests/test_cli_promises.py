@@ -4,13 +4,11 @@ trio_sse/__main__.py broke without any other test noticing (a mutation review)."
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import trio
 
-from tests.test_cli import SAFETY, cli, cli_env, in_process, one_line
+from tests.test_cli import SAFETY, cli, cli_env, in_process, one_line, open_json_stream
 from tests.test_transport import serve_unix, socket_path  # noqa: F401 (a fixture)
 from trio_sse import ServerSentEvent
 from trio_sse.__main__ import EXIT_TIMEOUT, _wants_colour
@@ -109,12 +107,7 @@ async def test_a_reader_that_leaves_ends_the_stream_quietly(server: SSETestServe
     events = [ServerSentEvent(data=payload, id=str(i)) for i in range(400)]  # > a pipe buffer
     server.script(ScriptedResponse.events(*events, end="hang"))
     with trio.fail_after(SAFETY):
-        process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "trio_sse", "stream", server.url, "--format", "json"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=cli_env(),
-        )
+        process = await open_json_stream(server.url)
         assert process.stdout is not None
         assert process.stderr is not None
         first = await process.stdout.receive_some()

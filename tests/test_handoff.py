@@ -37,15 +37,16 @@ async def test_events_of_one_put_are_taken_without_waiting() -> None:
     assert handoff.buffered() == 0
 
 
+async def take_one(handoff: EventHandoff[int], got: list[int]) -> None:
+    """A consumer that waits in get() for one event."""
+    got.append(await handoff.get())
+
+
 async def test_a_waiting_consumer_is_woken_by_put() -> None:
     handoff = EventHandoff[int]()
     got: list[int] = []
-
-    async def consume() -> None:
-        got.append(await handoff.get())
-
     async with guarded_nursery() as nursery:
-        nursery.start_soon(consume)
+        nursery.start_soon(take_one, handoff, got)
         await trio.testing.wait_all_tasks_blocked()
         await handoff.put([7], _never_blocks)
     assert got == [7]
@@ -193,12 +194,8 @@ async def test_get_waiting_when_incoming_opens_goes_on_with_incoming() -> None:
     stranded on the batch channel."""
     handoff = EventHandoff[int]()
     got: list[int] = []
-
-    async def consume() -> None:
-        got.append(await handoff.get())
-
     async with guarded_nursery() as nursery:
-        nursery.start_soon(consume)
+        nursery.start_soon(take_one, handoff, got)
         await trio.testing.wait_all_tasks_blocked()
         assert handoff.incoming is not None
         await handoff.put([5], _never_blocks)

@@ -312,27 +312,32 @@ def gzip_response(decoded: bytes) -> ScriptedResponse:
 BLANK_LINES = b"\r\n" * (2 * 2**20) + b"data: done\n\n"  # 4 MiB that yield no event
 
 
+class Heartbeat:
+    """Another task that counts its turns: how often the others let it run."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self.stopped = False
+
+    async def run(self) -> None:
+        while not self.stopped:
+            self.ticks += 1
+            await trio.lowlevel.checkpoint()
+
+
 async def test_a_compressed_body_of_blank_lines_lets_other_tasks_run(
     server: SSETestServer,
 ) -> None:
     """Another task counts how often it runs while the session chews 4 MiB of decoded
     blank lines out of ~4 KiB of gzip: at least once per CHECKPOINT_BYTES or so."""
     server.script(gzip_response(BLANK_LINES))
-    runs = 0
-    done = False
-
-    async def heartbeat() -> None:
-        nonlocal runs
-        while not done:
-            runs += 1
-            await trio.lowlevel.checkpoint()
-
+    heartbeat = Heartbeat()
     async with trio.open_nursery() as nursery, SSEClient().sse(server.url) as session:
-        nursery.start_soon(heartbeat)
+        nursery.start_soon(heartbeat.run)
         event = await session.__anext__()
-        done = True
+        heartbeat.stopped = True
     assert event.data == "done"
-    assert runs >= len(BLANK_LINES) // CHECKPOINT_BYTES // 2
+    assert heartbeat.ticks >= len(BLANK_LINES) // CHECKPOINT_BYTES // 2
 
 
 async def test_a_cancel_scope_fires_in_the_middle_of_a_compressed_body(
@@ -422,22 +427,14 @@ async def test_iteration_checkpoints_at_least_every_fair_share_events(
     and the checkpoint in EventHandoff.get)."""
     count = 1_000
     server.script(ScriptedResponse.events("".join(f"data: {n}\n\n" for n in range(count))))
-    ticks = 0
-    stop = False
-
-    async def heartbeat() -> None:
-        nonlocal ticks
-        while not stop:
-            ticks += 1
-            await trio.lowlevel.checkpoint()
-
+    heartbeat = Heartbeat()
     seen: list[int] = []  # the heartbeat's tick at each event
     async with trio.open_nursery() as nursery, SSEClient().sse(server.url) as session:
         await trio.testing.wait_all_tasks_blocked()  # everything read and buffered
-        nursery.start_soon(heartbeat)
+        nursery.start_soon(heartbeat.run)
         async for _ in session:
-            seen.append(ticks)
-        stop = True
+            seen.append(heartbeat.ticks)
+        heartbeat.stopped = True
     assert len(seen) == count
     longest_run = max(len(list(run)) for _, run in itertools.groupby(seen))
     # Trio reverses the order of a scheduling batch at random, so the consumer may run

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from fuzz.fuzz_parser import cut_cyclically
 from trio_sse import ServerSentEvent, SSEParser, SSEProtocolError
 
 BOM = b"\xef\xbb\xbf"
@@ -203,14 +204,7 @@ def split(body: bytes, sizes: list[int]) -> list[bytes]:
     (between a CR and its LF, say)."""
     if not any(sizes):
         sizes = [*sizes, 1]
-    chunks: list[bytes] = []
-    position = 0
-    for size in itertools.cycle(sizes):
-        if position >= len(body):
-            return chunks
-        chunks.append(body[position : position + size])
-        position += size
-    raise AssertionError("unreachable")
+    return cut_cyclically(body, sizes)
 
 
 def bytewise(body: bytes) -> list[bytes]:

@@ -4,17 +4,7 @@
 Proxies come from the environment as the library reads them (HTTP_PROXY, HTTPS_PROXY,
 ALL_PROXY, NO_PROXY, either case), or from --proxy.
 
-Exit codes of ``stream`` (also in ``trio-sse stream --help``):
-
-    0    the stream ended: by the server (EOF without reconnection, or 204), or -n reached
-    1    another trio-sse error
-    2    bad command line (an option, a header, a file that cannot be read, invalid --json)
-    3    connection failed or lost (after any reconnection attempts)
-    4    timed out (--connect-timeout, --read-timeout)
-    5    the server refused: a status other than 200, or not text/event-stream
-    6    the server broke the protocol (malformed HTTP, an event over the size limit)
-    7    the proxy failed or refused
-    130  interrupted (Ctrl-C)
+Exit codes of ``stream``: EXIT_CODES_HELP below, which ``trio-sse stream --help`` prints.
 """
 
 from __future__ import annotations
