@@ -452,7 +452,9 @@ class SSEClient:
         _check_keywords("SSEClient.sse_session", options, _CALL_OPTIONS)
         session_options = self._session_options(url, model, options)
         session: SSESession[Any] = SSESession(session_options)
-        await session.run(task_status)
+        reading = session.run(task_status)
+        del task_status  # the session lets go of it once started; so must this frame
+        await reading
 
     def _session_options(
         self,

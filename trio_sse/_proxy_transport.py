@@ -30,6 +30,7 @@ from ._transport import (
     TransportError,
     UnixSocketTransport,
     as_transport,
+    connect_tcp,
     start_tls,
 )
 
@@ -88,7 +89,7 @@ class ProxyTransport:
 
 async def _open_proxy_stream(proxy: Proxy) -> trio.abc.Stream:
     try:
-        return await trio.open_tcp_stream(proxy.host, proxy.port)
+        return await connect_tcp(proxy.host, proxy.port)
     except (OSError, ValueError) as exc:  # ValueError: a proxy name the resolver rejects
         error = SSEProxyError(f"cannot connect to the proxy {proxy}: {exc}")
         error.__cause__ = exc

@@ -184,7 +184,13 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         self._run_started = False
         self._outage = Outage(0.0)  # made again when the reader starts, on its clock
         self._started = False
-        self._finished = trio.Event()
+        # Held only until the first response is accepted: trio's _TaskStatus keeps the
+        # start-up nursery (its cancel scope and status) alive while anyone holds it.
+        self._task_status: trio.TaskStatus[SSESession[EventT]] | None = None
+        self._reader_done = False
+        # Made only when aclose() has to wait for the reader: a trio.Event per stream
+        # costs about 0.8 KiB, and most sessions end without anyone waiting.
+        self._finished: trio.Event | None = None
         self._reader_task: trio.lowlevel.Task | None = None
         self._events = 0
         self._bytes = 0
@@ -306,7 +312,13 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         """Stop reading and close the connection. Idempotent; never waits on the network."""
         self._cancel_scope.cancel()
         self._handoff.close_consumer()
-        if self._run_started and trio.lowlevel.current_task() is not self._reader_task:
+        if (
+            self._run_started
+            and not self._reader_done
+            and trio.lowlevel.current_task() is not self._reader_task
+        ):
+            if self._finished is None:
+                self._finished = trio.Event()
             with trio.CancelScope(shield=True):
                 await self._finished.wait()
         else:
@@ -322,11 +334,13 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         if self._run_started:
             raise RuntimeError("an SSESession runs only once")
         self._run_started = True
+        self._task_status = task_status
+        del task_status  # see _report_started
         self._reader_task = trio.lowlevel.current_task()
         self._outage = Outage(trio.current_time())
         try:
             with self._cancel_scope:
-                await self._reconnect_loop(task_status)
+                await self._reconnect_loop()
         except _ConsumerGone:
             pass
         except SSEError as exc:
@@ -353,15 +367,21 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             # State first, then the channel, synchronously: a consumer woken by the end
             # of the channel must already see the final state and error.
             self._state = SessionState.CLOSED
+            self._task_status = None
             self._handoff.close_producer()
-            self._finished.set()
+            self._reader_done = True
+            if self._finished is not None:
+                self._finished.set()
 
-    def _report_started(self, task_status: trio.TaskStatus[SSESession[EventT]]) -> None:
-        if not self._started:
+    def _report_started(self) -> None:
+        """Tell the starter the stream is open, once, and let go of its task status."""
+        task_status = self._task_status
+        if task_status is not None:
+            self._task_status = None
             self._started = True
             task_status.started(self)
 
-    async def _reconnect_loop(self, task_status: trio.TaskStatus[SSESession[EventT]]) -> None:
+    async def _reconnect_loop(self) -> None:
         """Connect, and after each failure or loss ask: retry, when, or stop?
 
         The built-in policy proposes a delay (None: it would stop) for the failures it
@@ -375,7 +395,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             failure: SSEError | None = None
             retryable = True
             try:
-                if await self._run_connection(task_status):
+                if await self._run_connection():
                     return  # 204: the server says stop
             except _AttemptFailed as failed:
                 failure = failed.error
@@ -428,7 +448,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         error.__cause__ = failure
         return error
 
-    async def _run_connection(self, task_status: trio.TaskStatus[SSESession[EventT]]) -> bool:
+    async def _run_connection(self) -> bool:
         """One connection from connect to loss. True if the server said stop (204)."""
         self._state = SessionState.CONNECTING
         stream, reader, exchange, response, decision = await self._connect(self._options.request)
@@ -437,7 +457,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             if isinstance(decision, (RetryLater, Reject)):
                 await self._reject(reader, exchange, response, decision)
             if isinstance(decision, EndStream):
-                self._report_started(task_status)
+                self._report_started()
                 return True
             exchange.stream_accepted()
             parser = SSEParser(
@@ -455,9 +475,15 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             self._state = SessionState.OPEN
             if self._options.on_open is not None:
                 _call_back("on_open", self._options.on_open, response)
-            self._report_started(task_status)
+            self._report_started()
             try:
-                await self._pump(reader, exchange, parser)
+                read_timeout = self._options.read_timeout
+                if read_timeout is None:
+                    # No silence clock: no cancel scope per connection, and one
+                    # coroutine less held under every parked read.
+                    await self._pump_body(reader, exchange, parser, None, 0.0, _nothing)
+                else:
+                    await self._pump_timed(reader, exchange, parser, read_timeout)
             finally:
                 self._last_event_id = parser.last_event_id
                 self._policy.set_server_retry(parser.retry)
@@ -598,12 +624,12 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
 
     # -- reading the stream ----------------------------------------------------------
 
-    async def _pump(self, reader: ByteReader, exchange: HTTPExchange, parser: SSEParser) -> None:
-        """Feed body bytes to the parser and events to the consumer until the stream ends."""
-        read_timeout = self._options.read_timeout
-        if read_timeout is None:  # no silence clock: no cancel scope per connection
-            await self._pump_body(reader, exchange, parser, None, 0.0, _nothing)
-            return
+    async def _pump_timed(
+        self, reader: ByteReader, exchange: HTTPExchange, parser: SSEParser, read_timeout: float
+    ) -> None:
+        """``_pump_body`` under the silence clock: SSETimeoutError after ``read_timeout``
+        seconds without a byte from the server (time spent waiting on the consumer
+        does not count)."""
         # The clock starts now: body bytes that came with the head were the last read,
         # and chewing them (a compressed body, say) must not outlast read_timeout.
         with trio.CancelScope(deadline=trio.current_time() + read_timeout) as silence:
@@ -626,7 +652,8 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         read_timeout: float,
         on_block: Callable[[], None],
     ) -> None:
-        """The loop of ``_pump``; ``silence`` is re-armed before every read, if any."""
+        """Feed body bytes to the parser and events to the consumer until the stream
+        ends; ``silence``, if any, is re-armed before every read."""
         unscheduled = 0  # decoded bytes parsed since the last checkpoint
         while True:
             try:

@@ -35,6 +35,7 @@ __all__ = [
     "TransportError",
     "UnixSocketTransport",
     "as_transport",
+    "connect_tcp",
     "default_ssl_context",
     "forwarding_for",
     "lost_connection",
@@ -169,6 +170,29 @@ def lost_connection(exc: BaseException, doing: str = "") -> SSEConnectionError:
     return error
 
 
+async def connect_tcp(host: str, port: int) -> trio.SocketStream:
+    """A TCP connection to ``host``: ``trio.open_tcp_stream``, except when the name has
+    one address (an IP literal, most service names), which is connected directly.
+
+    ``open_tcp_stream`` always races its addresses in a nursery with a task per
+    attempt, about 6 KiB of objects while it waits. Thousands of streams opening at
+    once all wait there together, and that peak stays in the process's resident
+    memory long after it is freed. A name with several addresses still gets trio's
+    happy eyeballs, at the cost of resolving it twice.
+    """
+    targets = await trio.socket.getaddrinfo(host, port, type=trio.socket.SOCK_STREAM)
+    if len(targets) != 1:
+        return await trio.open_tcp_stream(host, port)
+    family, kind, proto, _, address = targets[0]
+    sock = trio.socket.socket(family, kind, proto)
+    try:
+        await sock.connect(address)
+    except BaseException:
+        sock.close()
+        raise
+    return trio.SocketStream(sock)
+
+
 async def open_stream(transport: Transport, origin: Origin) -> trio.abc.Stream:
     """``transport.connect(origin)`` with every failure translated to TransportError."""
     try:
@@ -215,7 +239,7 @@ class TCPTransport:
 
     async def connect(self, origin: Origin) -> trio.abc.Stream:
         try:
-            stream: trio.abc.Stream = await trio.open_tcp_stream(origin.host, origin.port)
+            stream: trio.abc.Stream = await connect_tcp(origin.host, origin.port)
         except (OSError, UnicodeError, ValueError) as exc:
             raise translate_error(exc, origin) from None
         if origin.scheme == "https":

@@ -1,0 +1,79 @@
+"""What an open stream keeps, for processes with thousands of them: nothing of its
+start-up, and no synchronisation object it may never need ("Memory per stream" in
+docs/architecture.md)."""
+
+from __future__ import annotations
+
+import functools
+import gc
+import weakref
+from typing import Any
+
+import trio
+
+from trio_sse import SSEClient, SSESession
+from trio_sse.testing import ScriptedResponse, SSETestServer
+
+
+class TaskStatusProbe(trio.TaskStatus[SSESession[Any]]):
+    """A task status whose lifetime a test can watch with a weak reference."""
+
+    def __init__(self) -> None:
+        self.value: SSESession[Any] | None = None
+        self.reported = trio.Event()
+
+    def started(self, value: SSESession[Any] | None = None) -> None:
+        self.value = value
+        self.reported.set()
+
+
+def open_forever(server: SSETestServer) -> None:
+    server.script(ScriptedResponse(body=["data: hello\n\n"], end="hang"))
+
+
+async def test_a_started_session_lets_go_of_its_task_status(server: SSETestServer) -> None:
+    # trio's task status holds the start-up nursery, its cancel scope and status: about
+    # 1.5 KiB per stream if the reader kept it for its whole life.
+    open_forever(server)
+    probe = TaskStatusProbe()
+    watcher = weakref.ref(probe)
+    session: SSESession[Any] = SSESession(SSEClient()._session_options(server.url, None, {}))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(session.run, probe)
+        await probe.reported.wait()
+        assert probe.value is session
+        del probe
+        gc.collect()
+        assert watcher() is None
+        assert (await session.__anext__()).data == "hello"  # still reading
+        await session.aclose()
+
+
+async def test_sse_session_lets_go_of_its_task_status(server: SSETestServer) -> None:
+    open_forever(server)
+    probe = TaskStatusProbe()
+    watcher = weakref.ref(probe)
+    client = SSEClient()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(functools.partial(client.sse_session, server.url, task_status=probe))
+        await probe.reported.wait()
+        session = probe.value
+        assert session is not None
+        del probe
+        gc.collect()
+        assert watcher() is None
+        assert (await session.__anext__()).data == "hello"
+        await session.aclose()
+
+
+async def test_an_open_session_holds_no_event_until_aclose_waits(server: SSETestServer) -> None:
+    open_forever(server)
+    client = SSEClient()
+    async with trio.open_nursery() as nursery:
+        session = await nursery.start(client.sse_session, server.url)
+        assert (await session.__anext__()).data == "hello"
+        assert [value for value in vars(session).values() if isinstance(value, trio.Event)] == []
+        # aclose() from the consumer still waits for the reader: when it returns, the
+        # reader task has ended, not merely been told to.
+        await session.aclose()
+        assert nursery.child_tasks == frozenset()
