@@ -116,7 +116,9 @@ async def test_giving_up_and_refusals_are_reported(
     with pytest.raises(SSEResponseError):
         async with client.sse(server.url):
             pytest.fail("the session must not open")  # pragma: no cover
-    assert [(f.error.status_code, r) for _, f, r in log.failed] == [(404, None)]  # type: ignore[attr-defined]
+    ((_, failure, retry_in),) = log.failed
+    assert isinstance(failure.error, SSEResponseError)
+    assert (failure.error.status_code, retry_in) == (404, None)
 
 
 async def test_the_calls_callbacks_replace_the_clients(server: SSETestServer) -> None:

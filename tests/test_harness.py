@@ -399,8 +399,10 @@ async def test_each_planned_fault_serves_one_request(harness: Harness) -> None:
     stats = await harness.wait_faults(5)
     assert (stats["faults_injected"], stats["faults_planned"]) == (5, 0)
     records = await harness.requests()
-    assert all(r.fault is not None and r.fault_fired is not None for r in records)
-    assert all(r.fault_fired["offset"] == r.fault["offset"] for r in records)  # type: ignore[index]
+    for r in records:
+        assert r.fault is not None
+        assert r.fault_fired is not None
+        assert r.fault_fired["offset"] == r.fault["offset"]
 
 
 # -- the control channel --------------------------------------------------------------
@@ -419,6 +421,16 @@ async def test_errors_come_back_as_harness_errors(harness: Harness) -> None:
         await harness.fault("status", target="current")
     with pytest.raises(HarnessError, match="not both"):
         await harness.fault("drop", offset=1, after_events=1)
+    with pytest.raises(HarnessError, match="framing must be"):
+        await harness.configure(framing="content-length")
+    with pytest.raises(HarnessError, match="framing must be"):
+        await harness.reset_state(framing="gzip")
+    with pytest.raises(HarnessError, match="unknown fault kind 'explode'"):
+        await harness.random_faults(1, seed=1, kinds=["drop", "explode"])
+    with pytest.raises(HarnessError, match="kinds must not be empty"):
+        await harness.random_faults(1, seed=1, kinds=[])
+    assert (await harness.info())["framing"] == "chunked"
+    assert await harness.plan() == []
     await harness.finish()
     with pytest.raises(HarnessError, match="finished"):
         await harness.emit(1)

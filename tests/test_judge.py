@@ -86,8 +86,10 @@ def test_judge_reject_messages() -> None:
         "server answered 404 Not Found, expected 200 with text/event-stream"
     )
     # An empty reason phrase falls back to the standard one, or just the code.
-    assert "401 Unauthorized" in judge_response(GET, response(401, reason="")).reason  # type: ignore[union-attr]
-    assert "answered 599," in judge_response(GET, response(599, reason="")).reason  # type: ignore[union-attr]
+    for status, phrase in [(401, "401 Unauthorized"), (599, "answered 599,")]:
+        decision = judge_response(GET, response(status, reason=""))
+        assert isinstance(decision, Reject)
+        assert phrase in decision.reason
 
 
 # ---- redirects

@@ -66,12 +66,12 @@ def test_fast_paths_agree_with_the_line_loop(stream: bytes, cuts: list[int]) -> 
 @given(stream=streams, limit=st.integers(1, 40))
 def test_fast_paths_respect_max_event_size(stream: bytes, limit: int) -> None:
     """Same events, or the same SSEProtocolError, as the general path under a small limit."""
-    outcomes = []
+    outcomes: list[tuple[list[ServerSentEvent], str | None] | type[Exception]] = []
     for chunks in ([stream], byte_by_byte(stream)):
         try:
             outcomes.append(parse(chunks, max_event_size=limit))
         except Exception as exc:
-            outcomes.append(type(exc))  # type: ignore[arg-type]
+            outcomes.append(type(exc))
     assert outcomes[0] == outcomes[1]
 
 

@@ -77,8 +77,9 @@ async def consume(
 
 async def consume_expecting(
     error: type[BaseException], url: str, client: SSEClient, **call: Any
-) -> tuple[list[ServerSentEvent], SSESession[Any], Any]:
-    """Like consume(), for a session whose iteration (or opening) raises ``error``."""
+) -> tuple[list[ServerSentEvent], SSESession[Any] | None, Any]:
+    """Like consume(), for a session whose iteration (or opening) raises ``error``;
+    the session is None when opening raised."""
     got: list[ServerSentEvent] = []
     sessions: list[SSESession[Any]] = []
 
@@ -92,7 +93,7 @@ async def consume_expecting(
         await run()
     if sessions:
         assert sessions[0].error is info.value
-    return got, sessions[0] if sessions else None, info.value  # type: ignore[return-value]
+    return got, sessions[0] if sessions else None, info.value
 
 
 def ids(events: list[ServerSentEvent]) -> list[str | None]:

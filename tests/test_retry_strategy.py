@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import pytest
 import trio
@@ -73,7 +73,7 @@ def retry_401_once(failure: ConnectionFailure, delay: float | None) -> float | N
     return delay
 
 
-def only_the_fresh_token(fresh: str) -> object:
+def only_the_fresh_token(fresh: str) -> Callable[[RecordedRequest], ScriptedResponse]:
     def handler(request: RecordedRequest) -> ScriptedResponse:
         if request.header("authorization") != fresh:
             return status(401)
@@ -88,7 +88,7 @@ async def test_retry_a_401_once_with_a_refreshed_token(
     """A 401 is never retried by the built-in policy (and reconnection is off here):
     the strategy retries it at once, the headers function runs again, and the fresh
     token opens the stream."""
-    server.handler = only_the_fresh_token("Bearer token-2")  # type: ignore[assignment]
+    server.handler = only_the_fresh_token("Bearer token-2")
     seen: list[tuple[bool, float | None]] = []
 
     def strategy(failure: ConnectionFailure, delay: float | None) -> float | None:
@@ -108,7 +108,7 @@ async def test_retry_a_401_once_with_a_refreshed_token(
 
 
 async def test_a_second_401_is_raised(server: SSETestServer) -> None:
-    server.handler = only_the_fresh_token("Bearer never")  # type: ignore[assignment]
+    server.handler = only_the_fresh_token("Bearer never")
     client = SSEClient(headers=Tokens(), retry_strategy=retry_401_once)
     with pytest.raises(SSEResponseError) as info:
         async with client.sse(server.url):

@@ -205,10 +205,10 @@ async def test_transport_errors_are_translated_in_one_place(
         async with client.sse("http://example.test/"):
             pytest.fail("the session must not open")  # pragma: no cover
     assert transport.calls == (3 if retried else 1)
-    raised = info.value
+    raised: BaseException | None = info.value
     if retried:
         assert isinstance(raised, SSEConnectionError)
-        raised = raised.__cause__  # type: ignore[assignment]
+        raised = raised.__cause__
     if isinstance(error, SSEError):
         assert raised is error
     else:

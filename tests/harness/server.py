@@ -42,7 +42,7 @@ import random
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import trio
 
@@ -68,6 +68,9 @@ __all__ = [
 FaultKind = Literal["drop", "reset", "close", "stall", "status", "none"]
 FAULT_KINDS: tuple[FaultKind, ...] = ("drop", "reset", "close", "stall", "status", "none")
 STREAM_FAULTS: tuple[FaultKind, ...] = ("drop", "reset", "close", "stall")
+StreamFraming = Literal["chunked", "close"]
+STREAM_FRAMINGS: tuple[StreamFraming, ...] = ("chunked", "close")
+_Choice = TypeVar("_Choice", bound=str)
 _END_OF: dict[str, End] = {"drop": "truncate", "reset": "reset", "close": "close", "stall": "hang"}
 
 # Pieces of generated data: 2-byte (é ß ж ñ), 3-byte (€ 日本語 ✓) and 4-byte (𝄞 🎉) UTF-8.
@@ -85,6 +88,22 @@ def generated_event(number: int) -> ServerSentEvent:
     if number % 7 == 0:
         data += f"\nline two of {number} ✓"
     return ServerSentEvent(data=data, event="tick" if number % 5 == 0 else None, id=str(number))
+
+
+def _one_of(value: str, choices: tuple[_Choice, ...]) -> _Choice | None:
+    """``value`` as the matching member of ``choices`` (a Literal, where mypy cannot
+    narrow a str by ``in``), or None."""
+    for choice in choices:
+        if value == choice:
+            return choice
+    return None
+
+
+def _stream_framing(framing: str) -> StreamFraming:
+    checked = _one_of(framing, STREAM_FRAMINGS)
+    if checked is None:
+        raise ValueError(f"framing must be 'chunked' or 'close', got {framing!r}")
+    return checked
 
 
 # -- faults --------------------------------------------------------------------------
@@ -252,7 +271,7 @@ class HarnessServer:
         finished: bool = False,
         resume: bool = True,
         write_size: int = 4096,
-        framing: Literal["chunked", "close"] = "chunked",
+        framing: StreamFraming = "chunked",
     ) -> None:
         self._changed = trio.Event()
         self.sse: SSETestServer | None = None
@@ -263,13 +282,13 @@ class HarnessServer:
     ) -> None:
         if isinstance(events, bool) or not isinstance(events, int) or events < 0:
             raise ValueError(f"events must be an int >= 0, got {events!r}")
-        self._check_config(write_size=write_size, framing=framing)
+        self._check_write_size(write_size)
+        self.framing = _stream_framing(framing)
         self.log = EventLog()
         self.log.generate(events)
         self.log.finished = bool(finished)
         self.resume = bool(resume)
         self.write_size = write_size
-        self.framing = framing
         self.plan: deque[Fault] = deque()
         self.records: list[RequestRecord] = []
         self.streams: list[_Stream] = []
@@ -277,13 +296,11 @@ class HarnessServer:
         self._notify()
 
     @staticmethod
-    def _check_config(*, write_size: int | None = None, framing: str | None = None) -> None:
+    def _check_write_size(write_size: int | None) -> None:
         if write_size is not None and (
             isinstance(write_size, bool) or not isinstance(write_size, int) or write_size < 1
         ):
             raise ValueError(f"write_size must be an int >= 1, got {write_size!r}")
-        if framing is not None and framing not in ("chunked", "close"):
-            raise ValueError(f"framing must be 'chunked' or 'close', got {framing!r}")
 
     # -- serving ------------------------------------------------------------------------
 
@@ -373,7 +390,7 @@ class HarnessServer:
         response = ScriptedResponse(
             headers=(("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")),
             body=functools.partial(self._stream_body, stream),
-            framing=self.framing,  # type: ignore[arg-type]
+            framing=self.framing,
         )
         return response
 
@@ -494,13 +511,14 @@ class HarnessServer:
     ) -> dict[str, Any]:
         """Change settings; ``resume=False`` replays the log from the start on every request
         (the server ignores Last-Event-ID). Framing applies to later requests."""
-        self._check_config(write_size=write_size, framing=framing)
+        self._check_write_size(write_size)
+        checked = None if framing is None else _stream_framing(framing)
         if resume is not None:
             self.resume = bool(resume)
         if write_size is not None:
             self.write_size = write_size
-        if framing is not None:
-            self.framing = framing
+        if checked is not None:
+            self.framing = checked
         self._notify()
         return self.cmd_info()
 
@@ -561,11 +579,13 @@ class HarnessServer:
         A "status" fault answers ``status`` with ``Retry-After: retry_after``; a "stall"
         pauses for a random time of up to 10 ms (there is no read timeout to trigger).
         """
-        kinds = tuple(kinds)
-        for kind in kinds:
-            if kind not in FAULT_KINDS:
-                raise ValueError(f"unknown fault kind {kind!r}")
-        if not kinds:
+        checked: list[FaultKind] = []
+        for name in kinds:
+            found = _one_of(name, FAULT_KINDS)
+            if found is None:
+                raise ValueError(f"unknown fault kind {name!r}")
+            checked.append(found)
+        if not checked:
             raise ValueError("kinds must not be empty")
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ValueError(f"count must be an int >= 0, got {count!r}")
@@ -577,14 +597,14 @@ class HarnessServer:
             headers += (("Retry-After", retry_after),)
         planned = Counter[str]()
         for _ in range(count):
-            kind = rng.choice(kinds)
+            kind = rng.choice(checked)
             offset = rng.randint(0, max_offset)
             if kind == "status":
                 fault = Fault("status", status=status, headers=headers, body="try again")
             elif kind == "stall":
                 fault = Fault("stall", offset=offset, seconds=rng.uniform(0.0, 0.01))
             else:
-                fault = Fault(kind, offset=offset)  # type: ignore[arg-type]
+                fault = Fault(kind, offset=offset)
             self.plan.append(fault)
             planned[kind] += 1
         self._notify()
