@@ -188,29 +188,31 @@ def test_prepare_request_value_errors(kwargs: dict[str, object], match: str | No
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    ("kwargs", "match"),
     [
-        {"url": b"http://example.com/"},
-        {"host": b"example.com"},
-        {"host": "x", "port": "80"},
-        {"host": "x", "port": 80.0},
-        {"host": "x", "port": True},
-        {"host": "x", "path": b"/"},
-        {"host": "x", "method": None},
-        {"host": "x", "scheme": b"http"},
-        {"host": "x", "headers": {"X": 1}},
-        {"host": "x", "headers": {b"X": "v"}},
-        {"host": "x", "headers": [("X", b"v")]},
-        {"host": "x", "headers": [("X",)]},
-        {"host": "x", "headers": ["XY"]},
-        {"host": "x", "headers": "X: v"},
-        {"host": "x", "content": 123},
-        {"host": "x", "json": object()},
+        ({"url": b"http://example.com/"}, "url must be a str, not bytes"),
+        ({"host": b"example.com"}, "host must be a str, not bytes"),
+        ({"host": "x", "port": "80"}, "port must be an int, not str"),
+        ({"host": "x", "port": 80.0}, "port must be an int, not float"),
+        ({"host": "x", "port": True}, "port must be an int, not bool"),
+        ({"host": "x", "path": b"/"}, "path must be a str, not bytes"),
+        ({"host": "x", "method": None}, "method must be a str, not NoneType"),
+        ({"host": "x", "scheme": b"http"}, "scheme must be a str, not bytes"),
+        ({"host": "x", "headers": {"X": 1}}, "header names and values must be str"),
+        ({"host": "x", "headers": {b"X": "v"}}, "header names and values must be str"),
+        ({"host": "x", "headers": [("X", b"v")]}, "header names and values must be str"),
+        ({"host": "x", "headers": [("X",)]}, r"headers must be \(name, value\) pairs"),
+        ({"host": "x", "headers": ["XY"]}, r"headers must be \(name, value\) pairs"),
+        # Not iterated as the characters "X", ":", ...: refused as a whole.
+        ({"host": "x", "headers": "X: v"}, "headers must be a mapping or an iterable"),
+        ({"host": "x", "content": 123}, "content must be bytes or str, not int"),
+        ({"host": "x", "json": object()}, "not JSON serializable"),
     ],
 )
-def test_prepare_request_type_errors(kwargs: dict[str, object]) -> None:
-    with pytest.raises(TypeError):
-        prepare_request(**kwargs)  # type: ignore[arg-type]
+def test_prepare_request_type_errors(kwargs: dict[str, object], match: str) -> None:
+    """Each TypeError names what is wrong, so one raised elsewhere would not pass."""
+    with pytest.raises(TypeError, match=match):
+        prepare_request(**kwargs)  # type: ignore[arg-type]  # deliberately wrong types
 
 
 def test_prepare_request_method_and_headers() -> None:
