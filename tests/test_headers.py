@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.http_helpers import response
-from trio_sse._headers import Headers
+from trio_sse._headers import SHARED_VALUE_LENGTH, Headers
 
 
 def test_headers_case_insensitive_and_joined() -> None:
@@ -38,6 +38,29 @@ def test_headers_equality_repr_hash() -> None:
     assert hash(h) == hash(Headers([("X-A", "1"), ("content-type", "text/event-stream")]))
     assert repr(h) == "Headers([('content-type', 'text/event-stream'), ('x-a', '1')])"
     assert not hasattr(h, "__setitem__")
+
+
+def test_streams_share_names_and_short_values() -> None:
+    # Built from separate bytes, as two responses are: the strings are the same objects,
+    # so ten thousand open streams keep one "content-type" and one "text/event-stream".
+    long_value = "x" * (SHARED_VALUE_LENGTH + 1)
+    first, second = (
+        Headers([(b"Content-Type", b"text/event-stream"), (b"x-long", long_value.encode())])
+        for _ in range(2)
+    )
+    (name_1, value_1), (_, long_1) = first.raw
+    (name_2, value_2), (_, long_2) = second.raw
+    assert name_1 is name_2
+    assert value_1 is value_2
+    assert long_1 == long_2  # long values are rarely shared: not worth interning
+
+
+def test_repeated_fields_join_in_order_among_others() -> None:
+    h = Headers([("a", "1"), ("b", "2"), ("A", "3"), ("c", "4"), ("a", "5")])
+    assert h["a"] == "1, 3, 5"
+    assert list(h) == ["a", "b", "c"]
+    assert len(h) == 3
+    assert h == {"a": "1, 3, 5", "b": "2", "c": "4"}
 
 
 @pytest.mark.parametrize(

@@ -4,10 +4,16 @@ HTTP field names are case-insensitive and a field may repeat, so a plain dict wo
 either lose repeats or make lookups case-sensitive. This keeps the fields in wire order
 (names lower-cased, like h11 gives them) and answers ``h[name]`` with the repeats joined
 by ", ", which RFC 9110 section 5.3 says is equivalent for list-valued fields.
+
+Every open stream keeps its response's headers, so they are kept small: the fields
+only, looked up by a scan (a response has a handful), and names and short values
+interned, since the same ones ("content-type", "text/event-stream", "no-cache") come
+with every stream of a process.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TypeAlias
 
@@ -17,6 +23,9 @@ _Text: TypeAlias = str | bytes | bytearray
 HeadersInput: TypeAlias = Mapping[str, str] | Iterable[tuple[_Text, _Text]]
 
 
+SHARED_VALUE_LENGTH = 64  # values up to this long are interned (longer ones rarely repeat)
+
+
 def _text(value: _Text) -> str:
     """Field bytes are ISO-8859-1 on the wire (RFC 9110 5.5); decode them losslessly."""
     if isinstance(value, str):
@@ -24,20 +33,28 @@ def _text(value: _Text) -> str:
     return bytes(value).decode("latin-1")
 
 
+def _shared(text: str) -> str:
+    """One copy per process of a string that repeats across streams."""
+    return sys.intern(text) if len(text) <= SHARED_VALUE_LENGTH else text
+
+
 class Headers(Mapping[str, str]):
     """Immutable, case-insensitive response headers; repeated fields are kept in order."""
 
-    __slots__ = ("_joined", "_raw")
+    __slots__ = ("_raw",)
 
     def __init__(self, fields: HeadersInput = ()) -> None:
         pairs = fields.items() if isinstance(fields, Mapping) else fields
         self._raw: tuple[tuple[str, str], ...] = tuple(
-            (_text(name).lower(), _text(value)) for name, value in pairs
+            (sys.intern(_text(name).lower()), _shared(_text(value))) for name, value in pairs
         )
-        joined: dict[str, list[str]] = {}
+
+    def _joined(self) -> dict[str, str]:
+        """Every name once, in first-seen order, with its values joined by ", "."""
+        joined: dict[str, str] = {}
         for name, value in self._raw:
-            joined.setdefault(name, []).append(value)
-        self._joined = {name: ", ".join(values) for name, values in joined.items()}
+            joined[name] = f"{joined[name]}, {value}" if name in joined else value
+        return joined
 
     @property
     def raw(self) -> tuple[tuple[str, str], ...]:
@@ -52,27 +69,33 @@ class Headers(Mapping[str, str]):
     def __getitem__(self, name: str) -> str:
         if not isinstance(name, str):
             raise KeyError(name)
-        return self._joined[name.lower()]
+        values = self.get_list(name)
+        if not values:
+            raise KeyError(name)
+        return values[0] if len(values) == 1 else ", ".join(values)
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._joined
+        if not isinstance(name, str):
+            return False
+        key = name.lower()
+        return any(field == key for field, _ in self._raw)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._joined)
+        return iter(dict.fromkeys(field for field, _ in self._raw))
 
     def __len__(self) -> int:
-        return len(self._joined)
+        return len({field for field, _ in self._raw})
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Headers):
-            return self._joined == other._joined
+            return self._joined() == other._joined()
         if isinstance(other, Mapping):
-            return self._joined == {str(k).lower(): v for k, v in other.items()}
+            return self._joined() == {str(k).lower(): v for k, v in other.items()}
         return NotImplemented
 
     def __hash__(self) -> int:
         # Immutable, so hashable: SSEResponse is a frozen dataclass that may be hashed.
-        return hash(frozenset(self._joined.items()))
+        return hash(frozenset(self._joined().items()))
 
     def __repr__(self) -> str:
         return f"Headers({list(self._raw)!r})"
