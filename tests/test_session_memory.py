@@ -10,8 +10,10 @@ import weakref
 from typing import Any
 
 import trio
+import trio.testing
 
 from trio_sse import SSEClient, SSESession
+from trio_sse._handoff import EventHandoff
 from trio_sse.testing import ScriptedResponse, SSETestServer
 
 
@@ -77,3 +79,53 @@ async def test_an_open_session_holds_no_event_until_aclose_waits(server: SSETest
         # reader task has ended, not merely been told to.
         await session.aclose()
         assert nursery.child_tasks == frozenset()
+
+
+def our_frames(task: trio.lowlevel.Task) -> list[str]:
+    """The trio-sse coroutines a parked task's await chain holds, outermost first."""
+    names = []
+    awaited: Any = task.coro
+    while awaited is not None:
+        code = getattr(awaited, "cr_code", None) or getattr(awaited, "gi_code", None)
+        if code is not None and "trio_sse" in code.co_filename:
+            names.append(code.co_qualname)
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return names
+
+
+async def test_what_a_parked_reader_and_consumer_hold(server: SSETestServer) -> None:
+    # Between two events of an idle stream both tasks wait, and every frame they hold
+    # lives until the next event: with thousands of streams, each is an object the
+    # collector promotes and rescans. One level more per task is a regression.
+    open_forever(server)
+    consumer_task: list[trio.lowlevel.Task] = []
+
+    async def consume(session: SSESession[Any]) -> None:
+        consumer_task.append(trio.lowlevel.current_task())
+        async for _ in session:
+            pass
+
+    async with SSEClient().sse(server.url) as session, trio.open_nursery() as nursery:
+        nursery.start_soon(consume, session)
+        await trio.testing.wait_all_tasks_blocked()
+        reader = session._reader_task
+        assert reader is not None
+        assert our_frames(reader) == [
+            "SSESession.run",
+            "SSESession._reconnect_loop",
+            "SSESession._run_connection",
+            "SSESession._pump_body",
+            "SocketReader.receive",
+        ]
+        assert our_frames(consumer_task[0]) == ["EventHandoff.get"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_one_event_read_is_handed_over_without_a_copy() -> None:
+    handoff = EventHandoff[str]()
+    pending = handoff.pending
+    await handoff.put(["only"], lambda: None)
+    assert await handoff.get() == "only"
+    assert handoff.pending is pending  # no reversed copy of a one-event batch
+    await handoff.put(["a", "b"], lambda: None)
+    assert [await handoff.get(), await handoff.get()] == ["a", "b"]

@@ -23,7 +23,7 @@ by event, so nothing is lost or reordered by switching.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Generic, NoReturn, Protocol, TypeVar
 
 import trio
 
@@ -42,13 +42,19 @@ INCOMING_BUFFER = 8
 FAIR_SHARE = 32  # events a consumer takes between two checkpoints
 
 
+class Ending(Protocol):
+    """Who decides what the end of the events raises (the session: its error, or
+    StopAsyncIteration)."""
+
+    def _end_of_events(self) -> NoReturn: ...
+
+
 class EventHandoff(Generic[E]):
     """The reader calls ``put`` and ``close_producer``; the consumer ``get``,
     ``incoming`` and ``close_consumer``. End of stream is ``trio.EndOfChannel``.
 
-    A consumer on a hot path may take ``pending.pop()`` itself while ``pending``
-    is non-empty and ``budget`` is positive, decrementing ``budget``; ``get`` does
-    the rest (checkpoints, refills, the ``incoming`` channel).
+    A consumer may also take ``pending.pop()`` itself while ``pending`` is non-empty
+    and ``budget`` is positive, decrementing ``budget``; ``get`` does the same first.
     """
 
     __slots__ = (
@@ -120,26 +126,44 @@ class EventHandoff(Generic[E]):
 
     # -- consumer side ---------------------------------------------------------------
 
-    async def get(self) -> E:
-        """The next event; a checkpoint at least every FAIR_SHARE events."""
-        if self._incoming is not None:
-            return await self._incoming.receive()
+    async def get(self, ending: Ending | None = None) -> E:
+        """The next event; a checkpoint at least every FAIR_SHARE events. After the
+        last one, ``ending._end_of_events()`` raises (without ``ending``, the channel's
+        trio.EndOfChannel or ClosedResourceError does).
+
+        Everything happens in this one coroutine (the session's ``__anext__`` returns
+        it as it is): a consumer parked here holds one frame of ours, not two, and with
+        thousands of streams each parked frame is an object the collector rescans.
+        """
         pending = self.pending
-        if pending:
-            await trio.lowlevel.checkpoint()
-        else:
-            try:
-                batch = await self._batch_receive.receive()
-            except trio.ClosedResourceError:
-                incoming = self._incoming_now()
-                if incoming is None:
-                    raise
-                # ``incoming`` was opened while this call waited: go on with it.
-                return await incoming.receive()
-            self._unbatched += len(batch)
-            # Reversed (a copy: the reader's list may also be an error's ``events``),
-            # so the next event is at the end.
-            self.pending = pending = batch[::-1]
+        if pending and self.budget:  # events of the last read: no checkpoint yet
+            self.budget -= 1
+            return pending.pop()
+        try:
+            if self._incoming is not None:
+                return await self._incoming.receive()
+            if pending:
+                await trio.lowlevel.checkpoint()
+            else:
+                try:
+                    batch = await self._batch_receive.receive()
+                except trio.ClosedResourceError:
+                    incoming = self._incoming_now()
+                    if incoming is None:
+                        raise
+                    # ``incoming`` was opened while this call waited: go on with it.
+                    return await incoming.receive()
+                self._unbatched += len(batch)
+                self.budget = FAIR_SHARE - 1
+                if len(batch) == 1:  # one event per read, as idle streams get them
+                    return batch[0]
+                # Reversed (a copy: the reader's list may also be an error's
+                # ``events``), so the next event is at the end.
+                self.pending = pending = batch[::-1]
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            if ending is None:
+                raise
+            ending._end_of_events()
         self.budget = FAIR_SHARE - 1
         return pending.pop()
 

@@ -18,7 +18,7 @@ import inspect
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, NoReturn, TypeVar, overload
 
@@ -278,19 +278,11 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
     def __aiter__(self) -> SSESession[EventT]:
         return self
 
-    async def __anext__(self) -> EventT:
+    def __anext__(self) -> Awaitable[EventT]:
         """The next event. A checkpoint on every network read and at least every
         FAIR_SHARE events; the ending error, if any, after the last event."""
-        handoff = self._handoff
-        if handoff.budget and handoff.pending:  # the hot path, without another coroutine
-            handoff.budget -= 1
-            event: EventT = handoff.pending.pop()
-            return event
-        try:
-            event = await handoff.get()
-        except (trio.EndOfChannel, trio.ClosedResourceError):
-            self._end_of_events()
-        return event
+        # Not a coroutine of its own: the hand-off's is the one a waiting consumer holds.
+        return self._handoff.get(self)
 
     def _end_of_events(self) -> NoReturn:
         if self._error is not None:
