@@ -9,12 +9,13 @@ import gc
 import weakref
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
 
 from trio_sse import SSEClient, SSESession
 from trio_sse._handoff import EventHandoff
-from trio_sse.testing import ScriptedResponse, SSETestServer
+from trio_sse.testing import RecordedRequest, ScriptedResponse, SSETestServer
 
 
 class TaskStatusProbe(trio.TaskStatus[SSESession[Any]]):
@@ -129,3 +130,43 @@ async def test_a_one_event_read_is_handed_over_without_a_copy() -> None:
     assert handoff.pending is pending  # no reversed copy of a one-event batch
     await handoff.put(["a", "b"], lambda: None)
     assert [await handoff.get(), await handoff.get()] == ["a", "b"]
+
+
+async def test_a_block_waits_for_its_stream_without_a_start_up_nursery(
+    server: SSETestServer,
+) -> None:
+    # nursery.start would park the reader in a nursery of its own while it connects:
+    # the block's task would then have two child nurseries, not one.
+    answer = trio.Event()
+
+    async def answer_when_told(request: RecordedRequest) -> ScriptedResponse:
+        await answer.wait()
+        return ScriptedResponse(body=["data: hello\n\n"])
+
+    server.handler = answer_when_told
+    block_task: list[trio.lowlevel.Task] = []
+    received: list[str | None] = []
+
+    async def block() -> None:
+        block_task.append(trio.lowlevel.current_task())
+        async with SSEClient().sse(server.url) as session:
+            received.extend([event.data async for event in session])
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(block)
+        await server.wait_for_requests(1)
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(block_task[0].child_nurseries) == 1
+        answer.set()
+    assert received == ["hello"]
+
+
+async def test_a_reader_that_ends_before_its_stream_opened_says_so(
+    server: SSETestServer,
+) -> None:
+    # As trio's nursery.start does for a task that never calls started(): a block
+    # waiting for its stream must not wait forever.
+    session: SSESession[Any] = SSESession(SSEClient()._session_options(server.url, None, {}))
+    await session.aclose()  # before the reader ran: it ends at once, nothing opened
+    with pytest.raises(RuntimeError, match="ended before its stream opened"):
+        await session.run(TaskStatusProbe())

@@ -523,6 +523,28 @@ class SSEClient:
         )
 
 
+class _Opening:
+    """The ``task_status`` of a block's reader: the block waits for ``started``.
+
+    ``await nursery.start(session.run)`` would do the same, but trio parks the starting
+    task in a nursery of its own (with its cancel scope and status, about 1.3 KiB)
+    until it calls ``started``, and thousands of streams opening at once all wait
+    there together: that peak stays in the process's resident memory. If the reader
+    fails first, the nursery cancels the wait and raises the reader's error.
+    """
+
+    __slots__ = ("_opened",)
+
+    def __init__(self) -> None:
+        self._opened = trio.Event()
+
+    def started(self, value: SSESession[Any] | None = None) -> None:
+        self._opened.set()
+
+    async def wait(self) -> None:
+        await self._opened.wait()
+
+
 @asynccontextmanager
 async def _session_scope(session: SSESession[Any]) -> AsyncIterator[SSESession[Any]]:
     """Run the session's reader in a nursery of our own for the life of the block.
@@ -536,7 +558,10 @@ async def _session_scope(session: SSESession[Any]) -> AsyncIterator[SSESession[A
     unreported = None
     try:
         async with trio.open_nursery() as nursery:
-            await nursery.start(session.run)
+            opening = _Opening()
+            nursery.start_soon(session.run, opening)
+            await opening.wait()
+            del opening
             try:
                 yield session
             except BaseException as exc:

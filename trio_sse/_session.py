@@ -364,6 +364,10 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             self._reader_done = True
             if self._finished is not None:
                 self._finished.set()
+        if not self._started:
+            # What trio's nursery.start says of a task that returns without calling
+            # started(); a starter that waits for started() itself must not wait forever.
+            raise RuntimeError("the session's reader ended before its stream opened")
 
     def _report_started(self) -> None:
         """Tell the starter the stream is open, once, and let go of its task status."""
