@@ -170,3 +170,35 @@ async def test_a_reader_that_ends_before_its_stream_opened_says_so(
     await session.aclose()  # before the reader ran: it ends at once, nothing opened
     with pytest.raises(RuntimeError, match="ended before its stream opened"):
         await session.run(TaskStatusProbe())
+
+
+async def test_a_connecting_session_holds_no_channel(server: SSETestServer) -> None:
+    # The hand-off's memory channel (about 1.7 KiB) is opened once there is something
+    # to carry: thousands of streams connecting at once would otherwise all hold one.
+    answer = trio.Event()
+
+    async def answer_when_told(request: RecordedRequest) -> ScriptedResponse:
+        await answer.wait()
+        return ScriptedResponse(body=["data: hello\n\n"], end="hang")
+
+    server.handler = answer_when_told
+    session: SSESession[Any] = SSESession(SSEClient()._session_options(server.url, None, {}))
+
+    def channels() -> list[object]:
+        return [
+            part
+            for part in gc.get_referents(session._handoff)
+            if isinstance(part, (trio.MemorySendChannel, trio.MemoryReceiveChannel))
+        ]
+
+    async with trio.open_nursery() as nursery:
+        probe = TaskStatusProbe()
+        nursery.start_soon(session.run, probe)
+        await server.wait_for_requests(1)
+        await trio.testing.wait_all_tasks_blocked()
+        assert channels() == []
+        answer.set()
+        await probe.reported.wait()
+        assert (await session.__anext__()).data == "hello"
+        assert len(channels()) == 2
+        await session.aclose()

@@ -71,9 +71,9 @@ class EventHandoff(Generic[E]):
     )
 
     def __init__(self) -> None:
-        send, receive = trio.open_memory_channel[list[E]](BATCH_BUFFER)
-        self._batch_send = send
-        self._batch_receive = receive
+        # Opened on first use (_batches): a session holds no channel while it connects.
+        self._batch_send: trio.MemorySendChannel[list[E]] | None = None
+        self._batch_receive: trio.MemoryReceiveChannel[list[E]] | None = None
         # The events of the batch taken from the channel, last first: a list, not a
         # deque (56 bytes per stream, not about 600), since it is refilled only when empty.
         self.pending: list[E] = []
@@ -85,6 +85,18 @@ class EventHandoff(Generic[E]):
         self._delivered = 0  # events sent into the batch channel
         self._unbatched = 0  # events moved from the channel into ``pending``
 
+    def _batches(
+        self,
+    ) -> tuple[trio.MemorySendChannel[list[E]], trio.MemoryReceiveChannel[list[E]]]:
+        """The batch channel, opened on first use. A memory channel costs about 1.7 KiB
+        (its state, a deque, two task registries, both ends), and thousands of streams
+        connecting at once would all hold one before they have an event to carry."""
+        if self._batch_send is None or self._batch_receive is None:
+            send, receive = trio.open_memory_channel[list[E]](BATCH_BUFFER)
+            self._batch_send, self._batch_receive = send, receive
+            return send, receive
+        return self._batch_send, self._batch_receive
+
     # -- producer side ---------------------------------------------------------------
 
     async def put(self, events: list[E], on_block: Callable[[], None]) -> None:
@@ -95,16 +107,17 @@ class EventHandoff(Generic[E]):
         """
         # One read can hold thousands of tiny events (a compressed body, say): cut it
         # into batches, so the channel's bound is a bound on events too.
+        send = self._batches()[0]
         for start in range(0, len(events), MAX_BATCH):
             if self._incoming_send is not None:  # the consumer switched to ``incoming``
                 await self._put_one_by_one(events[start:], on_block)
                 return
             batch = events[start : start + MAX_BATCH] if len(events) > MAX_BATCH else events
             try:
-                self._batch_send.send_nowait(batch)
+                send.send_nowait(batch)
             except trio.WouldBlock:
                 on_block()
-                await self._batch_send.send(batch)
+                await send.send(batch)
             self._delivered += len(batch)
 
     async def _put_one_by_one(self, events: list[E], on_block: Callable[[], None]) -> None:
@@ -120,7 +133,7 @@ class EventHandoff(Generic[E]):
     def close_producer(self) -> None:
         """No more events: the consumer sees EndOfChannel after the queued ones."""
         self._producer_closed = True
-        self._batch_send.close()
+        self._batches()[0].close()
         if self._incoming_send is not None:
             self._incoming_send.close()
 
@@ -146,7 +159,7 @@ class EventHandoff(Generic[E]):
                 await trio.lowlevel.checkpoint()
             else:
                 try:
-                    batch = await self._batch_receive.receive()
+                    batch = await self._batches()[1].receive()
                 except trio.ClosedResourceError:
                     incoming = self._incoming_now()
                     if incoming is None:
@@ -187,9 +200,10 @@ class EventHandoff(Generic[E]):
         queued: list[E] = self.pending[::-1]
         self.pending.clear()
         self.budget = 0
+        batches = self._batches()[1]
         while True:
             try:
-                batch = self._batch_receive.receive_nowait()
+                batch = batches.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 break
             self._unbatched += len(batch)
@@ -199,7 +213,7 @@ class EventHandoff(Generic[E]):
             send.send_nowait(event)
         self._incoming_send = send
         self._incoming = receive
-        self._batch_receive.close()  # a consumer waiting in get() moves to ``incoming``
+        batches.close()  # a consumer waiting in get() moves to ``incoming``
         if self._producer_closed:
             send.close()
 
@@ -208,7 +222,7 @@ class EventHandoff(Generic[E]):
         self._consumer_closed = True
         self.pending.clear()
         self.budget = 0
-        self._batch_receive.close()
+        self._batches()[1].close()
         if self._incoming is not None:
             self._incoming.close()
 
