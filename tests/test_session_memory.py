@@ -14,6 +14,7 @@ import trio
 import trio.testing
 
 from trio_sse import SSEClient, SSESession
+from trio_sse._client import _Opening
 from trio_sse._handoff import EventHandoff
 from trio_sse.testing import RecordedRequest, ScriptedResponse, SSETestServer
 
@@ -202,3 +203,20 @@ async def test_a_connecting_session_holds_no_channel(server: SSETestServer) -> N
         assert (await session.__anext__()).data == "hello"
         assert len(channels()) == 2
         await session.aclose()
+
+
+async def test_the_blocks_start_signal_wakes_cancels_and_may_come_first(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    opening = _Opening()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(opening.wait)
+        await trio.testing.wait_all_tasks_blocked()
+        opening.started()  # wakes the waiter: the nursery can close
+    with trio.move_on_after(1) as waited:
+        await _Opening().wait()  # nobody will call started(): a cancel ends the wait
+    assert waited.cancelled_caught
+    early = _Opening()
+    early.started()
+    with trio.testing.assert_checkpoints():
+        await early.wait()  # already opened: returns at once, still a checkpoint

@@ -53,10 +53,9 @@ from ._transport import (
     Forwarding,
     Origin,
     Transport,
-    TransportError,
     forwarding_for,
     lost_connection,
-    open_stream,
+    translate_error,
 )
 
 __all__ = ["SSESession", "SessionOptions", "SessionState", "SessionStatistics"]
@@ -558,11 +557,14 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         (a bad certificate, a bad host name, a proxy's 407) end the session at once."""
         self._connection_attempts += 1
         try:
-            return await open_stream(self._options.transport, origin)
-        except TransportError as exc:
-            if exc.retryable:
-                raise _AttemptFailed(exc.error) from None
-            raise exc.error from exc.error.__cause__
+            return await self._options.transport.connect(origin)
+        except trio.Cancelled:
+            raise
+        except Exception as exc:
+            failure = translate_error(exc, origin)
+        if failure.retryable:
+            raise _AttemptFailed(failure.error) from None
+        raise failure.error from failure.error.__cause__
 
     async def _send(self, stream: trio.abc.Stream, data: bytes) -> None:
         try:

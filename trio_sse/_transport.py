@@ -39,7 +39,6 @@ __all__ = [
     "default_ssl_context",
     "forwarding_for",
     "lost_connection",
-    "open_stream",
     "start_tls",
     "translate_error",
 ]
@@ -191,16 +190,6 @@ async def connect_tcp(host: str, port: int) -> trio.SocketStream:
         sock.close()
         raise
     return trio.SocketStream(sock)
-
-
-async def open_stream(transport: Transport, origin: Origin) -> trio.abc.Stream:
-    """``transport.connect(origin)`` with every failure translated to TransportError."""
-    try:
-        return await transport.connect(origin)
-    except trio.Cancelled:
-        raise
-    except Exception as exc:
-        raise translate_error(exc, origin) from None
 
 
 async def start_tls(
