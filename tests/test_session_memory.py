@@ -114,7 +114,6 @@ async def test_what_a_parked_reader_and_consumer_hold(server: SSETestServer) -> 
         assert reader is not None
         assert our_frames(reader) == [
             "SSESession.run",
-            "SSESession._reconnect_loop",
             "SSESession._run_connection",
             "SSESession._pump_body",
             "SocketReader.receive",

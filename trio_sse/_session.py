@@ -331,7 +331,29 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         self._outage = Outage(trio.current_time())
         try:
             with self._cancel_scope:
-                await self._reconnect_loop()
+                # Connect, and after each failure or loss ask _next_delay: retry, when,
+                # or stop? The loop is here, not in a coroutine of its own: every frame
+                # the reader holds is held by each of thousands of idle streams.
+                while True:
+                    retry_after: float | None = None
+                    failure: SSEError | None = None
+                    retryable = True
+                    try:
+                        if await self._run_connection():
+                            break  # 204: the server says stop
+                    except _AttemptFailed as failed:
+                        failure = failed.error
+                        retry_after = failed.retry_after
+                    except (SSEDeserializationError, _CallbackError):
+                        raise  # the data or the user's code failed, not the connection
+                    except SSEError as exc:
+                        failure, retryable = exc, False  # never retried by the policy
+                    delay = self._next_delay(failure, retry_after, retryable)
+                    if delay is None:
+                        break
+                    self._state = SessionState.WAITING
+                    await trio.sleep(delay)
+                    self._reconnects += 1
         except _ConsumerGone:
             pass
         except SSEError as exc:
@@ -376,8 +398,11 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             self._started = True
             task_status.started(self)
 
-    async def _reconnect_loop(self) -> None:
-        """Connect, and after each failure or loss ask: retry, when, or stop?
+    def _next_delay(
+        self, failure: SSEError | None, retry_after: float | None, retryable: bool
+    ) -> float | None:
+        """The wait before the next attempt after a connection ended (``failure`` None:
+        cleanly), None to end the session quietly; raises the error that ends it.
 
         The built-in policy proposes a delay (None: it would stop) for the failures it
         retries; the user's ``retry_strategy``, if any, has the last word on every one,
@@ -385,55 +410,39 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         """
         policy = self._policy
         url = self._options.request.url
-        while True:
-            retry_after: float | None = None
-            failure: SSEError | None = None
-            retryable = True
-            try:
-                if await self._run_connection():
-                    return  # 204: the server says stop
-            except _AttemptFailed as failed:
-                failure = failed.error
-                retry_after = failed.retry_after
-            except (SSEDeserializationError, _CallbackError):
-                raise  # the data or the user's code failed, not the connection
-            except SSEError as exc:
-                failure, retryable = exc, False  # the built-in policy never retries these
-            if failure is None and not policy.enabled:
-                return  # a clean end without reconnection: the iteration just stops
-            if failure is not None:
-                self._last_error = failure
-            now = trio.current_time()
-            proposed = None
+        if failure is None and not policy.enabled:
+            return None  # a clean end without reconnection: the iteration just stops
+        if failure is not None:
+            self._last_error = failure
+        now = trio.current_time()
+        proposed = None
+        if retryable and policy.enabled:
+            proposed = policy.next_delay(now, retry_after)
+        if failure is None and proposed is None:  # empty streams count as failures
+            failure = SSEConnectionError(f"{url} ended the stream without an event")
+        error = failure or SSEConnectionError("the server ended the stream")
+        record = self._outage.failed(error, now, retry_after, retryable=retryable)
+        delay = proposed
+        if self._options.retry_strategy is not None:
+            delay = _decide(self._options.retry_strategy, record, proposed)
+        if self._options.on_error is not None:
+            _call_back("on_error", self._options.on_error, record, delay)
+        if delay is None:
+            if failure is None:
+                return None  # the strategy stops after a clean end: so does the session
             if retryable and policy.enabled:
-                proposed = policy.next_delay(now, retry_after)
-            if failure is None and proposed is None:  # empty streams count as failures
-                failure = SSEConnectionError(f"{url} ended the stream without an event")
-            error = failure or SSEConnectionError("the server ended the stream")
-            record = self._outage.failed(error, now, retry_after, retryable=retryable)
-            delay = proposed
-            if self._options.retry_strategy is not None:
-                delay = _decide(self._options.retry_strategy, record, proposed)
-            if self._options.on_error is not None:
-                _call_back("on_error", self._options.on_error, record, delay)
-            if delay is None:
-                if failure is None:
-                    return  # the strategy stops after a clean end: so does the session
-                if retryable and policy.enabled:
-                    raise self._give_up(failure)
-                raise failure
-            limit = "unlimited" if policy.max_attempts is None else policy.max_attempts
-            log.info(
-                "trio-sse: reconnecting to %s in %.3fs (attempt %d of %s): %s",
-                url,
-                delay,
-                record.attempt,
-                limit,
-                error,
-            )
-            self._state = SessionState.WAITING
-            await trio.sleep(delay)
-            self._reconnects += 1
+                raise self._give_up(failure)
+            raise failure
+        limit = "unlimited" if policy.max_attempts is None else policy.max_attempts
+        log.info(
+            "trio-sse: reconnecting to %s in %.3fs (attempt %d of %s): %s",
+            url,
+            delay,
+            record.attempt,
+            limit,
+            error,
+        )
+        return delay
 
     def _give_up(self, failure: SSEError) -> SSEConnectionError:
         attempts = self._policy.attempts
