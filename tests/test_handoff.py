@@ -52,7 +52,9 @@ async def test_a_waiting_consumer_is_woken_by_put() -> None:
     assert got == [7]
 
 
-async def test_a_cancelled_wait_leaves_the_handoff_usable() -> None:
+async def test_a_cancelled_wait_leaves_the_handoff_usable(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     """The abort callback forgets the parked consumer: a later put must not wake a task
     that stopped waiting (trio would fail on rescheduling it)."""
     handoff = EventHandoff[int]()
@@ -216,3 +218,21 @@ def test_an_idle_handoff_keeps_no_deque() -> None:
     # One per stream: the consumer's pending events are a list (56 bytes), not a
     # deque (about 600), since they are refilled only once taken.
     assert sys.getsizeof(EventHandoff[int]().pending) < 100
+
+
+async def test_put_nowait_hands_over_only_what_fits_as_one_batch() -> None:
+    handoff = EventHandoff[int]()
+    assert handoff.put_nowait([1, 2])
+    assert not handoff.put_nowait(list(range(MAX_BATCH + 1)))  # must be cut: put() does
+    for n in range(BATCH_BUFFER - 1):
+        assert handoff.put_nowait([10 + n])
+    assert not handoff.put_nowait([99])  # no room: nothing handed over
+    assert handoff.buffered() == 2 + BATCH_BUFFER - 1
+    assert [await handoff.get() for _ in range(3)] == [1, 2, 10]
+    assert handoff.incoming is not None  # the consumer switched to single events
+    assert not handoff.put_nowait([7])  # put() sends those one by one
+    handoff.close_consumer()
+    handoff_closed = EventHandoff[int]()
+    handoff_closed.close_consumer()
+    with pytest.raises(trio.BrokenResourceError):
+        handoff_closed.put_nowait([1])

@@ -219,3 +219,18 @@ async def test_the_blocks_start_signal_wakes_cancels_and_may_come_first(
     early.started()
     with trio.testing.assert_checkpoints():
         await early.wait()  # already opened: returns at once, still a checkpoint
+
+
+async def test_a_read_whose_events_fit_is_delivered_without_a_coroutine(
+    server: SSETestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With thousands of idle streams each event is its own read: handing it over must
+    # not cost a coroutine (two, with the hand-off's put) when the consumer keeps up.
+    server.script(ScriptedResponse(body=[f"data: {n}\n\n" for n in range(5)]))
+
+    async def no_coroutine_expected(*args: object) -> None:
+        raise AssertionError("_deliver was used where nothing had to wait")
+
+    monkeypatch.setattr(SSESession, "_deliver", no_coroutine_expected)
+    async with SSEClient().sse(server.url) as session:
+        assert [event.data async for event in session] == ["0", "1", "2", "3", "4"]

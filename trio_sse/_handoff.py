@@ -120,6 +120,19 @@ class EventHandoff(Generic[E]):
                 await send.send(batch)
             self._delivered += len(batch)
 
+    def put_nowait(self, events: list[E]) -> bool:
+        """Hand over the events of one read now, as one batch, if ``put`` would not
+        wait; False (nothing handed over) if it would, or if they must be cut into
+        batches or go to ``incoming``: then call ``put``. Raises as ``put`` does."""
+        if self._incoming_send is not None or len(events) > MAX_BATCH:
+            return False
+        try:
+            self._batches()[0].send_nowait(events)
+        except trio.WouldBlock:
+            return False
+        self._delivered += len(events)
+        return True
+
     async def _put_one_by_one(self, events: list[E], on_block: Callable[[], None]) -> None:
         send = self._incoming_send
         assert send is not None

@@ -680,7 +680,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                 except SSEProtocolError as exc:
                     await self._deliver(exc.events, on_block)  # then the error
                     raise
-                if events:
+                if events and not self._deliver_now(events):
                     await self._deliver(events, on_block)
                 del events  # not held while the next read waits (see _reading.py)
                 continue
@@ -708,12 +708,28 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                 await self._handoff.put(events, on_block)
         except trio.BrokenResourceError:
             raise _ConsumerGone from None
+        self._count_delivered(events)
+        if failure is not None:
+            raise failure
+
+    def _deliver_now(self, events: list[Any]) -> bool:
+        """``_deliver`` without a coroutine, when there is no model to apply and the
+        hand-off has room (a consumer that keeps up): False if ``_deliver`` must."""
+        if self._options.typer is not None:
+            return False
+        try:
+            if not self._handoff.put_nowait(events):
+                return False
+        except trio.BrokenResourceError:
+            raise _ConsumerGone from None
+        self._count_delivered(events)
+        return True
+
+    def _count_delivered(self, events: list[Any]) -> None:
         if events:
             self._policy.event_delivered()  # the stream is healthy: the outage is over
             self._outage.healthy()
         self._events += len(events)
-        if failure is not None:
-            raise failure
 
 
 def _nothing() -> None:
