@@ -95,7 +95,10 @@ def our_frames(task: trio.lowlevel.Task) -> list[str]:
     return names
 
 
-async def test_what_a_parked_reader_and_consumer_hold(server: SSETestServer) -> None:
+@pytest.mark.parametrize("read_timeout", [None, 60.0])
+async def test_what_a_parked_reader_and_consumer_hold(
+    server: SSETestServer, read_timeout: float | None
+) -> None:
     # Between two events of an idle stream both tasks wait, and every frame they hold
     # lives until the next event: with thousands of streams, each is an object the
     # collector promotes and rescans. One level more per task is a regression.
@@ -107,7 +110,8 @@ async def test_what_a_parked_reader_and_consumer_hold(server: SSETestServer) -> 
         async for _ in session:
             pass
 
-    async with SSEClient().sse(server.url) as session, trio.open_nursery() as nursery:
+    client = SSEClient(read_timeout=read_timeout)
+    async with client.sse(server.url) as session, trio.open_nursery() as nursery:
         nursery.start_soon(consume, session)
         await trio.testing.wait_all_tasks_blocked()
         reader = session._reader_task
@@ -115,7 +119,6 @@ async def test_what_a_parked_reader_and_consumer_hold(server: SSETestServer) -> 
         assert our_frames(reader) == [
             "SSESession.run",
             "SSESession._run_connection",
-            "SSESession._pump_body",
             "SocketReader.receive",
         ]
         assert our_frames(consumer_task[0]) == ["EventHandoff.get"]

@@ -13,6 +13,7 @@ pushes back on the server and memory stays bounded.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import inspect
 import logging
@@ -453,7 +454,13 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         return error
 
     async def _run_connection(self) -> bool:
-        """One connection from connect to loss. True if the server said stop (204)."""
+        """One connection, from connect to loss: connect, judge the answer, then feed
+        body bytes to the parser and events to the consumer until the stream ends.
+        True if the server said stop (204).
+
+        One coroutine, not one per phase: every frame a parked read holds is held by
+        each of thousands of idle streams for their whole life.
+        """
         self._state = SessionState.CONNECTING
         stream, reader, exchange, response, decision = await self._connect(self._options.request)
         try:
@@ -463,37 +470,89 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             if isinstance(decision, EndStream):
                 self._report_started()
                 return True
-            exchange.stream_accepted()
-            parser = SSEParser(
-                show_comment_events=self._options.show_comment_events,
-                show_retry_events=self._options.show_retry_events,
-                max_event_size=self._options.max_event_size,
-                last_event_id=self._last_event_id,
-                own_ids=self._options.own_ids,
-            )
-            self._parser = parser
-            now = trio.current_time()
-            self._policy.stream_opened(now)
-            self._outage.stream_opened(now)
-            self._streams_opened += 1
-            self._state = SessionState.OPEN
-            if self._options.on_open is not None:
-                _call_back("on_open", self._options.on_open, response)
-            self._report_started()
+            parser = self._stream_opened(exchange, response)
+            read_timeout = self._options.read_timeout
+            silence: trio.CancelScope | None = None
+            on_block = _nothing
+            quiet_limit = 0.0  # read_timeout, as a float, when the clock runs
+            if read_timeout is not None:
+                quiet_limit = read_timeout
+                # The silence clock starts now: body bytes that came with the head were
+                # the last read, and chewing them (a compressed body, say) must not
+                # outlast read_timeout. Waiting on the consumer is not silence.
+                silence = trio.CancelScope(deadline=trio.current_time() + quiet_limit)
+
+                def on_block() -> None:
+                    assert silence is not None
+                    silence.deadline = math.inf
+
+            unscheduled = 0  # decoded bytes parsed since the last checkpoint
             try:
-                read_timeout = self._options.read_timeout
-                if read_timeout is None:
-                    # No silence clock: no cancel scope per connection, and one
-                    # coroutine less held under every parked read.
-                    await self._pump_body(reader, exchange, parser, None, 0.0, _nothing)
-                else:
-                    await self._pump_timed(reader, exchange, parser, read_timeout)
+                with silence or _NO_SILENCE_CLOCK:
+                    while True:
+                        try:
+                            body = exchange.next_body()
+                            if not body and exchange.complete:
+                                parser.feed_eof()
+                                break
+                        except SSEConnectionError as exc:
+                            raise _AttemptFailed(exc) from None
+                        if body:
+                            unscheduled += len(body)
+                            if unscheduled > CHECKPOINT_BYTES:
+                                await trio.lowlevel.checkpoint()  # others run, deadlines fire
+                                unscheduled = len(body)
+                            try:
+                                events = parser.feed(body)
+                            except SSEProtocolError as exc:
+                                await self._deliver(exc.events, on_block)  # then the error
+                                raise
+                            if events and not self._deliver_now(events):
+                                await self._deliver(events, on_block)
+                            del events  # not held while the next read waits (_reading.py)
+                            continue
+                        if silence is not None:
+                            silence.deadline = trio.current_time() + quiet_limit
+                        try:
+                            data = await reader.receive()  # a checkpoint too
+                        except (trio.BrokenResourceError, OSError) as exc:
+                            raise _AttemptFailed(lost_connection(exc)) from None
+                        self._bytes += len(data)
+                        exchange.feed(data)
+                        del data  # nor the read's bytes: the exchange has them
+                        unscheduled = 0
+                if silence is not None and silence.cancelled_caught:
+                    raise _AttemptFailed(
+                        SSETimeoutError(f"no data for read_timeout={read_timeout}s")
+                    )
             finally:
                 self._last_event_id = parser.last_event_id
                 self._policy.set_server_retry(parser.retry)
             return False
         finally:
             await trio.aclose_forcefully(stream)
+
+    def _stream_opened(self, exchange: HTTPExchange, response: SSEResponse) -> SSEParser:
+        """The response was accepted: a fresh parser, the counters, ``on_open``, and
+        the starter told."""
+        exchange.stream_accepted()
+        parser = SSEParser(
+            show_comment_events=self._options.show_comment_events,
+            show_retry_events=self._options.show_retry_events,
+            max_event_size=self._options.max_event_size,
+            last_event_id=self._last_event_id,
+            own_ids=self._options.own_ids,
+        )
+        self._parser = parser
+        now = trio.current_time()
+        self._policy.stream_opened(now)
+        self._outage.stream_opened(now)
+        self._streams_opened += 1
+        self._state = SessionState.OPEN
+        if self._options.on_open is not None:
+            _call_back("on_open", self._options.on_open, response)
+        self._report_started()
+        return parser
 
     # -- connecting ------------------------------------------------------------------
 
@@ -631,71 +690,6 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
 
     # -- reading the stream ----------------------------------------------------------
 
-    async def _pump_timed(
-        self, reader: ByteReader, exchange: HTTPExchange, parser: SSEParser, read_timeout: float
-    ) -> None:
-        """``_pump_body`` under the silence clock: SSETimeoutError after ``read_timeout``
-        seconds without a byte from the server (time spent waiting on the consumer
-        does not count)."""
-        # The clock starts now: body bytes that came with the head were the last read,
-        # and chewing them (a compressed body, say) must not outlast read_timeout.
-        with trio.CancelScope(deadline=trio.current_time() + read_timeout) as silence:
-
-            def stop_the_silence_clock() -> None:
-                silence.deadline = math.inf  # waiting on the consumer is not silence
-
-            await self._pump_body(
-                reader, exchange, parser, silence, read_timeout, stop_the_silence_clock
-            )
-            return
-        raise _AttemptFailed(SSETimeoutError(f"no data for read_timeout={read_timeout}s"))
-
-    async def _pump_body(
-        self,
-        reader: ByteReader,
-        exchange: HTTPExchange,
-        parser: SSEParser,
-        silence: trio.CancelScope | None,
-        read_timeout: float,
-        on_block: Callable[[], None],
-    ) -> None:
-        """Feed body bytes to the parser and events to the consumer until the stream
-        ends; ``silence``, if any, is re-armed before every read."""
-        unscheduled = 0  # decoded bytes parsed since the last checkpoint
-        while True:
-            try:
-                body = exchange.next_body()
-                if not body and exchange.complete:
-                    parser.feed_eof()
-                    return
-            except SSEConnectionError as exc:
-                raise _AttemptFailed(exc) from None
-            if body:
-                unscheduled += len(body)
-                if unscheduled > CHECKPOINT_BYTES:
-                    await trio.lowlevel.checkpoint()  # let others run, deadlines fire
-                    unscheduled = len(body)
-                try:
-                    events = parser.feed(body)
-                except SSEProtocolError as exc:
-                    await self._deliver(exc.events, on_block)  # then the error
-                    raise
-                if events and not self._deliver_now(events):
-                    await self._deliver(events, on_block)
-                del events  # not held while the next read waits (see _reading.py)
-                continue
-            if silence is not None:
-                silence.deadline = trio.current_time() + read_timeout
-            # _receive inlined: one coroutine less held by every parked read
-            try:
-                data = await reader.receive()  # a checkpoint too
-            except (trio.BrokenResourceError, OSError) as exc:
-                raise _AttemptFailed(lost_connection(exc)) from None
-            self._bytes += len(data)
-            exchange.feed(data)
-            del data  # nor the read's bytes: the exchange has them
-            unscheduled = 0
-
     async def _deliver(self, events: list[Any], on_block: Callable[[], None]) -> None:
         """Hand one read's events to the consumer. With a ``model``, an event whose data
         does not fit ends the stream after the good events before it were delivered
@@ -734,6 +728,9 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
 
 def _nothing() -> None:
     """The hand-off's on_block when no read_timeout clock runs."""
+
+
+_NO_SILENCE_CLOCK = contextlib.nullcontext()  # reusable: it keeps no state
 
 
 def _call_back(name: str, callback: Callable[..., object], *args: object) -> object:
