@@ -45,7 +45,7 @@ def _render(
     return "\n".join(out)
 
 
-class _EventRecord(tuple):  # type: ignore[type-arg]
+class _EventRecord(tuple[Any, ...]):
     """Shared behaviour of the two event classes: an immutable five-field record."""
 
     __slots__ = ()

@@ -161,7 +161,7 @@ class HeadersSource:
         bad answer is TypeError/ValueError); after a redirect to another origin the
         credentials it returns are dropped, as the user's static ones are, and after a
         downgrade to http none of it is sent."""
-        pairs = check_headers(answer)  # type: ignore[arg-type]
+        pairs = check_headers(answer)  # type: ignore[arg-type]  # unchecked answer: this is the check
         if request.downgraded:
             return request
         dropped = self.overridden | (ORIGIN_BOUND_HEADERS if cross_origin else frozenset())

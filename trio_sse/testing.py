@@ -549,7 +549,8 @@ class _Connection:
         return None
 
     async def _send_async_body(self, response: ScriptedResponse) -> End | None:
-        factory: Callable[[], AsyncIterator[BodyItem]] = response.body  # type: ignore[assignment]
+        factory = response.body
+        assert not isinstance(factory, Iterable)  # the caller checked: _is_async_body
         iterator = factory()
         try:
             async for item in iterator:
