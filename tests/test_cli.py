@@ -4,6 +4,7 @@ against a scripted server (main() calls trio.run, so it runs in a worker thread)
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import re
@@ -246,21 +247,11 @@ async def test_pretty_is_plain_text_off_a_terminal(
     assert "\x1b[" not in out
 
 
-class Terminal:
+class Terminal(io.StringIO):
     """A text stream that says it is a terminal, for the colour decision."""
-
-    def __init__(self) -> None:
-        self.written: list[str] = []
 
     def isatty(self) -> bool:
         return True
-
-    def write(self, text: str) -> int:
-        self.written.append(text)
-        return len(text)
-
-    def flush(self) -> None:
-        pass
 
 
 def test_pretty_is_coloured_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -270,12 +261,12 @@ def test_pretty_is_coloured_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("TERM", "xterm")
     terminal = Terminal()
-    assert _wants_colour(terminal)  # type: ignore[arg-type]
+    assert _wants_colour(terminal)
     monkeypatch.setenv("NO_COLOR", "1")
-    assert not _wants_colour(terminal)  # type: ignore[arg-type]
-    printer = _Printer("pretty", terminal, colour=True)  # type: ignore[arg-type]
+    assert not _wants_colour(terminal)
+    printer = _Printer("pretty", terminal, colour=True)
     printer.print(ServerSentEvent("hi", "greeting", "7"))
-    assert terminal.written == ["\x1b[1;36mgreeting\x1b[0m \x1b[33mid=7\x1b[0m\n  hi\n\n"]
+    assert terminal.getvalue() == "\x1b[1;36mgreeting\x1b[0m \x1b[33mid=7\x1b[0m\n  hi\n\n"
 
 
 async def test_request_options_reach_the_server(server: SSETestServer, tmp_path: Path) -> None:

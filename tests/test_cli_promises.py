@@ -8,22 +8,17 @@ import json
 import pytest
 import trio
 
-from tests.test_cli import SAFETY, cli, cli_env, in_process, one_line, open_json_stream
+from tests.test_cli import SAFETY, Terminal, cli, cli_env, in_process, one_line, open_json_stream
 from tests.test_transport import serve_unix, socket_path  # noqa: F401 (a fixture)
 from trio_sse import ServerSentEvent
 from trio_sse.__main__ import EXIT_TIMEOUT, _wants_colour
 from trio_sse.testing import ScriptedResponse, SSETestServer
 
 
-class Terminal:
-    def isatty(self) -> bool:
-        return True
-
-
 def test_no_colour_on_a_dumb_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("TERM", "dumb")
-    assert not _wants_colour(Terminal())  # type: ignore[arg-type]
+    assert not _wants_colour(Terminal())
 
 
 async def test_pretty_shows_comments_retry_and_an_empty_id(

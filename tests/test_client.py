@@ -334,13 +334,13 @@ async def test_unknown_keyword_names_the_public_function(server: SSETestServer) 
     Python's own message would, never a private helper; nothing connects."""
     client = SSEClient()
     with pytest.raises(TypeError, match=r"^SSEClient\.sse\(\) got .* 'reconect_time'$"):
-        client.sse(server.url, reconect_time=1)  # type: ignore[call-overload]
+        client.sse(server.url, reconect_time=1)  # type: ignore[call-overload]  # the typo under test
     with pytest.raises(TypeError, match=r"^open_sse_session\(\) got .* 'read_timeot'$"):
-        open_sse_session(server.url, read_timeot=1)  # type: ignore[call-overload]
+        open_sse_session(server.url, read_timeot=1)  # type: ignore[call-overload]  # the typo under test
     # A client-only option is not a per-call one.
     with pytest.raises(TypeError, match=r"^SSEClient\.sse\(\) got .* 'read_timeout'$"):
-        client.sse(server.url, read_timeout=1)  # type: ignore[call-overload]
-    bad = functools.partial(client.sse_session, server.url, jsn={})  # type: ignore[call-arg]
+        client.sse(server.url, read_timeout=1)  # type: ignore[call-overload]  # client-only, on purpose
+    bad = functools.partial(client.sse_session, server.url, jsn={})  # type: ignore[call-arg]  # the typo under test
     async with trio.open_nursery() as nursery:
         with pytest.raises(TypeError, match=r"^SSEClient\.sse_session\(\) got .* 'jsn'$"):
             await nursery.start(bad)

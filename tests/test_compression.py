@@ -4,11 +4,13 @@ header winning, and br/zstd bodies decoded with bounded output, on loopback too.
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import brotli
 import pytest
 
 try:
-    from compression import zstd  # type: ignore[import-not-found]
+    from compression import zstd  # type: ignore[import-not-found]  # stdlib from 3.14
 except ImportError:  # before Python 3.14
     from backports import zstd
 
@@ -141,6 +143,11 @@ async def test_compressed_streams_on_loopback(server: SSETestServer, coding: str
     assert server.requests[0].header_values("accept-encoding") == ["gzip, deflate, br, zstd"]
 
 
+class _ClientOptions(TypedDict, total=False):
+    accept_encoding: str | None
+    headers: dict[str, str]
+
+
 @pytest.mark.parametrize(
     ("client", "call_headers", "sent"),
     [
@@ -152,12 +159,12 @@ async def test_compressed_streams_on_loopback(server: SSETestServer, coding: str
 )
 async def test_accept_encoding_is_configurable(
     server: SSETestServer,
-    client: dict[str, object],
+    client: _ClientOptions,
     call_headers: dict[str, str] | None,
     sent: list[str],
 ) -> None:
     server.script(ScriptedResponse.events(ServerSentEvent(data="x")))
-    async with SSEClient(**client).sse(server.url, headers=call_headers) as session:  # type: ignore[arg-type]
+    async with SSEClient(**client).sse(server.url, headers=call_headers) as session:
         assert [ev.data async for ev in session] == ["x"]
     assert server.requests[0].header_values("accept-encoding") == sent
 

@@ -26,7 +26,7 @@ from trio_sse._decoders import (
 from trio_sse._exchange import BODY_CHUNK_LIMIT, HTTPExchange
 
 try:
-    from compression import zstd  # type: ignore[import-not-found]
+    from compression import zstd  # type: ignore[import-not-found]  # stdlib from 3.14
 except ImportError:  # before Python 3.14
     from backports import zstd
 

@@ -108,7 +108,7 @@ async def test_merged_like_a_mapping(server: SSETestServer) -> None:
 
 async def test_a_plain_function_works_too(server: SSETestServer) -> None:
     server.script(ScriptedResponse.events(ServerSentEvent(data="x")))
-    async with SSEClient(headers=lambda: {"X-Sync": "yes"}).sse(server.url) as session:  # type: ignore[arg-type,return-value]
+    async with SSEClient(headers=lambda: {"X-Sync": "yes"}).sse(server.url) as session:  # type: ignore[arg-type,return-value]  # sync: works, typed async only
         assert [ev.data async for ev in session] == ["x"]
     assert server.requests[0].header("x-sync") == "yes"
 
@@ -146,7 +146,7 @@ async def test_unusable_answers_are_an_sse_error(
         return answer
 
     with pytest.raises(SSEError, match="unusable headers") as info:
-        async with SSEClient().sse(server.url, headers=headers):  # type: ignore[arg-type]
+        async with SSEClient().sse(server.url, headers=headers):  # type: ignore[arg-type]  # deliberately unusable
             pytest.fail("the session must not open")  # pragma: no cover
     assert isinstance(info.value.__cause__, cause)
     assert server.requests == []

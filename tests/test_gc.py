@@ -11,7 +11,7 @@ import pytest
 import trio
 
 import trio_sse
-from trio_sse.testing import BodyItem, ScriptedResponse, SSETestServer
+from trio_sse.testing import BodyItem, Framing, ScriptedResponse, SSETestServer
 
 EVENTS = 200
 
@@ -30,7 +30,7 @@ def collector_paused() -> Iterator[None]:
 
 @pytest.mark.parametrize("framing", ["chunked", "close"])
 async def test_reading_events_makes_no_cyclic_garbage(
-    server: SSETestServer, collector_paused: None, framing: str
+    server: SSETestServer, collector_paused: None, framing: Framing
 ) -> None:
     send_next, next_event = trio.open_memory_channel[None](0)
 
@@ -40,7 +40,7 @@ async def test_reading_events_makes_no_cyclic_garbage(
             yield f"id: {n}\ndata: event {n}\n\n"
             n += 1
 
-    server.script(ScriptedResponse(body=one_event_per_read, framing=framing))  # type: ignore[arg-type]
+    server.script(ScriptedResponse(body=one_event_per_read, framing=framing))
     async with trio_sse.open_sse_session(server.url) as events:
         await send_next.send(None)
         assert (await events.__anext__()).data == "event 0"  # connected, warmed up

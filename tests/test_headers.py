@@ -18,7 +18,7 @@ def test_headers_case_insensitive_and_joined() -> None:
     assert list(h) == ["content-type", "set-cookie"]
     assert len(h) == 2
     assert "Content-Type" in h
-    assert 1 not in h  # type: ignore[comparison-overlap]
+    assert 1 not in h  # type: ignore[comparison-overlap]  # a non-str key is just absent
     assert h.get("nope") is None
     with pytest.raises(KeyError):
         h["nope"]

@@ -909,7 +909,7 @@ def test_constructor_validation(options: dict[str, Any], error: type[Exception])
 def test_constructor_is_keyword_only() -> None:
     """Positional options would be unreadable (SSEParser(True, False, 10))."""
     with pytest.raises(TypeError):
-        SSEParser(True)  # type: ignore[call-arg]
+        SSEParser(True)  # type: ignore[call-arg]  # deliberately positional
 
 
 def test_smallest_limit_works() -> None:

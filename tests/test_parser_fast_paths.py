@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trio_sse import ServerSentEvent, SSEParser
-from trio_sse._parser import LONG_LINE
+from trio_sse._parser import DEFAULT_MAX_EVENT_SIZE, LONG_LINE
 
 VALUE_PIECES = [
     *(b"x", b"data: ", b"\xc3\xa9", b"\xff", b" ", b":", b"\x00", b"{}", b"\xe2\x82"),
@@ -39,8 +39,10 @@ streams = st.lists(
 ).map(b"".join)
 
 
-def parse(chunks: list[bytes], **options: int) -> tuple[list[ServerSentEvent], str | None]:
-    parser = SSEParser(**options)  # type: ignore[arg-type]
+def parse(
+    chunks: list[bytes], max_event_size: int = DEFAULT_MAX_EVENT_SIZE
+) -> tuple[list[ServerSentEvent], str | None]:
+    parser = SSEParser(max_event_size=max_event_size)
     events: list[ServerSentEvent] = []
     for chunk in chunks:
         events += parser.feed(chunk)

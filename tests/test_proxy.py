@@ -473,13 +473,13 @@ def test_proxy_arguments_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="only http://"):
         SSEClient(proxy="socks5://p:1080")
     with pytest.raises(TypeError):
-        SSEClient(proxy=3128)  # type: ignore[arg-type]
+        SSEClient(proxy=3128)  # type: ignore[arg-type]  # deliberately not a str
     with pytest.raises(ValueError, match="uds"):
         SSEClient(proxy="http://p:1", uds="/tmp/s")
     with pytest.raises(ValueError, match="transport"):
         SSEClient(proxy="http://p:1", transport=TCPTransport())
     with pytest.raises(TypeError, match="trust_env"):
-        SSEClient(trust_env="yes")  # type: ignore[arg-type]
+        SSEClient(trust_env="yes")  # type: ignore[arg-type]  # deliberately not a bool
     monkeypatch.setenv("HTTPS_PROXY", "http://p:1/path")
     with pytest.raises(ValueError, match="HTTPS_PROXY"):
         SSEClient()

@@ -131,6 +131,6 @@ async def test_https_to_https_across_origins_is_followed(
 def test_redirect_options_must_be_bools(value: object) -> None:
     # Not bools on purpose: the runtime checks are under test.
     with pytest.raises(TypeError, match="follow_redirects"):
-        SSEClient(follow_redirects=value)  # type: ignore[arg-type]
+        SSEClient(follow_redirects=value)  # type: ignore[arg-type]  # not a bool on purpose
     with pytest.raises(TypeError, match="allow_insecure_redirects"):
-        SSEClient().sse("http://127.0.0.1:9/", allow_insecure_redirects=value)  # type: ignore[call-overload]
+        SSEClient().sse("http://127.0.0.1:9/", allow_insecure_redirects=value)  # type: ignore[call-overload]  # not a bool on purpose

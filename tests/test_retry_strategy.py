@@ -167,7 +167,7 @@ async def test_stopping_after_a_clean_end_ends_cleanly(server: SSETestServer) ->
 @pytest.mark.parametrize("answer", ["soon", -1, True, math.nan, [1]])
 async def test_a_bad_answer_is_an_sse_error(server: SSETestServer, answer: object) -> None:
     server.script(status(503))
-    client = SSEClient(retry_strategy=lambda failure, delay: answer)  # type: ignore[arg-type,return-value]
+    client = SSEClient(retry_strategy=lambda failure, delay: answer)  # type: ignore[arg-type,return-value]  # deliberately bad answer
     with pytest.raises(SSEError, match="retry_strategy callback returned"):
         async with client.sse(server.url):
             pytest.fail("the session must not open")  # pragma: no cover
@@ -240,12 +240,12 @@ def test_exponential_backoff_is_one_schedule() -> None:
 
 def test_backoff_and_strategy_are_checked_at_the_call() -> None:
     with pytest.raises(TypeError, match="Backoff"):
-        SSEClient(backoff=object())  # type: ignore[arg-type]
+        SSEClient(backoff=object())  # type: ignore[arg-type]  # deliberately wrong
     with pytest.raises(TypeError, match="retry_strategy must be a function"):
-        SSEClient(retry_strategy=3)  # type: ignore[arg-type]
+        SSEClient(retry_strategy=3)  # type: ignore[arg-type]  # deliberately wrong
 
     async def asynchronous(failure: ConnectionFailure, delay: float | None) -> float:
         raise AssertionError  # pragma: no cover
 
     with pytest.raises(TypeError, match="plain function"):
-        SSEClient(retry_strategy=asynchronous)  # type: ignore[arg-type]
+        SSEClient(retry_strategy=asynchronous)  # type: ignore[arg-type]  # deliberately async

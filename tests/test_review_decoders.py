@@ -11,7 +11,7 @@ import brotli
 import pytest
 
 try:
-    from compression import zstd  # type: ignore[import-not-found]
+    from compression import zstd  # type: ignore[import-not-found]  # stdlib from 3.14
 except ImportError:  # before Python 3.14
     from backports import zstd
 

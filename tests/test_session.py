@@ -32,6 +32,8 @@ from trio_sse import (
 )
 from trio_sse.testing import (
     BodyItem,
+    End,
+    Framing,
     Pause,
     RecordedRequest,
     ScriptedResponse,
@@ -312,13 +314,13 @@ async def test_statistics_while_open_and_buffered(server: SSETestServer) -> None
 
 
 @pytest.mark.parametrize("framing", ["chunked", "content-length", "close"])
-async def test_each_framing_delivers_events(server: SSETestServer, framing: str) -> None:
+async def test_each_framing_delivers_events(server: SSETestServer, framing: Framing) -> None:
     """Chunked, Content-Length and close-delimited bodies all end cleanly."""
     server.script(
         ScriptedResponse.events(
             ServerSentEvent(data="one", id="1"),
             ServerSentEvent(data="two", id="2"),
-            framing=framing,  # type: ignore[arg-type]
+            framing=framing,
         )
     )
     async with open_sse_session(server.url) as session:
@@ -333,7 +335,7 @@ async def test_each_framing_delivers_events(server: SSETestServer, framing: str)
     [("chunked", "truncate"), ("content-length", "truncate"), ("chunked", "reset")],
 )
 async def test_a_cut_body_is_an_error_not_a_clean_end(
-    server: SSETestServer, framing: str, end: str
+    server: SSETestServer, framing: Framing, end: End
 ) -> None:
     """A truncated message or a TCP reset raises SSEConnectionError after the events
     that came before it, when reconnection is off (the default)."""
@@ -349,8 +351,8 @@ async def test_a_cut_body_is_an_error_not_a_clean_end(
         server.script(
             ScriptedResponse(
                 body=_then(seen, [str(ServerSentEvent(data="before"))]),
-                framing=framing,  # type: ignore[arg-type]
-                end=end,  # type: ignore[arg-type]
+                framing=framing,
+                end=end,
             )
         )
     got, session = await consume_until_error(server, SSEConnectionError, seen)
@@ -360,13 +362,13 @@ async def test_a_cut_body_is_an_error_not_a_clean_end(
 
 
 @pytest.mark.parametrize("framing", ["chunked", "close"])
-async def test_event_split_at_every_byte(server: SSETestServer, framing: str) -> None:
+async def test_event_split_at_every_byte(server: SSETestServer, framing: Framing) -> None:
     """One socket write per byte, splitting CRLF and a UTF-8 sequence, still parses."""
     wire = b"data: h\xc3\xa9llo\r\nid: 1\r\n\r\ndata: 2\r\n\r\n"
     server.script(
         ScriptedResponse(
             body=tuple(wire[i : i + 1] for i in range(len(wire))),
-            framing=framing,  # type: ignore[arg-type]
+            framing=framing,
         )
     )
     async with open_sse_session(server.url) as session:

@@ -21,6 +21,7 @@ from trio_sse import ServerSentEvent, SSEParser
 from trio_sse.testing import (
     DemoHandler,
     EndNow,
+    Framing,
     Pause,
     RecordedRequest,
     ScriptedResponse,
@@ -122,12 +123,19 @@ async def read_response(
 
 
 async def fetch(
-    server: SSETestServer, ssl_context: ssl.SSLContext | None = None, **request: object
+    server: SSETestServer,
+    ssl_context: ssl.SSLContext | None = None,
+    *,
+    method: str = "GET",
+    target: str = "/",
+    headers: Sequence[tuple[str, str]] = (),
+    body: bytes | None = None,
+    chunked: bool = False,
 ) -> Result:
     stream = await connect(server, ssl_context)
     async with stream:
         client = h11.Connection(h11.CLIENT)
-        await send_request(stream, client, **request)  # type: ignore[arg-type]
+        await send_request(stream, client, method, target, headers, body, chunked)
         return await read_response(stream, client)
 
 
@@ -259,8 +267,8 @@ def framing_headers(result: Result) -> tuple[str | None, str | None]:
 
 
 @pytest.mark.parametrize("framing", FRAMINGS)
-async def test_end_close_sends_a_complete_message(server: SSETestServer, framing: str) -> None:
-    server.script(ScriptedResponse(body=BODY, framing=framing, end="close"))  # type: ignore[arg-type]
+async def test_end_close_sends_a_complete_message(server: SSETestServer, framing: Framing) -> None:
+    server.script(ScriptedResponse(body=BODY, framing=framing, end="close"))
     result = await fetch(server)
     assert (result.ending, result.body) == ("complete", EXPECTED)
     expected_headers = {
@@ -273,8 +281,8 @@ async def test_end_close_sends_a_complete_message(server: SSETestServer, framing
 
 
 @pytest.mark.parametrize("framing", FRAMINGS)
-async def test_end_truncate_closes_mid_message(server: SSETestServer, framing: str) -> None:
-    server.script(ScriptedResponse(body=BODY, framing=framing, end="truncate"))  # type: ignore[arg-type]
+async def test_end_truncate_closes_mid_message(server: SSETestServer, framing: Framing) -> None:
+    server.script(ScriptedResponse(body=BODY, framing=framing, end="truncate"))
     result = await fetch(server)
     assert result.body == EXPECTED
     # A close-delimited body has no "middle": closing is how it ends.
@@ -284,8 +292,8 @@ async def test_end_truncate_closes_mid_message(server: SSETestServer, framing: s
 
 
 @pytest.mark.parametrize("framing", FRAMINGS)
-async def test_end_reset_aborts_the_connection(server: SSETestServer, framing: str) -> None:
-    server.script(ScriptedResponse(body=BODY, framing=framing, end="reset"))  # type: ignore[arg-type]
+async def test_end_reset_aborts_the_connection(server: SSETestServer, framing: Framing) -> None:
+    server.script(ScriptedResponse(body=BODY, framing=framing, end="reset"))
     stream = await connect(server)
     async with stream:
         client = h11.Connection(h11.CLIENT)
@@ -327,12 +335,12 @@ async def test_end_now_from_a_computed_body(server: SSETestServer) -> None:
 
 def test_end_now_rejects_unknown_endings() -> None:
     with pytest.raises(ValueError, match=r"EndNow\.end"):
-        EndNow("explode")  # type: ignore[arg-type]
+        EndNow("explode")  # type: ignore[arg-type]  # deliberately wrong: checks the ValueError
 
 
 @pytest.mark.parametrize("framing", FRAMINGS)
-async def test_end_hang_keeps_the_connection_open(server: SSETestServer, framing: str) -> None:
-    server.script(ScriptedResponse(body=BODY, framing=framing, end="hang"))  # type: ignore[arg-type]
+async def test_end_hang_keeps_the_connection_open(server: SSETestServer, framing: Framing) -> None:
+    server.script(ScriptedResponse(body=BODY, framing=framing, end="hang"))
     stream = await connect(server)
     client = h11.Connection(h11.CLIENT)
     await send_request(stream, client)
@@ -345,10 +353,10 @@ async def test_end_hang_keeps_the_connection_open(server: SSETestServer, framing
 
 
 @pytest.mark.parametrize("framing", ["chunked", "close"])
-async def test_hang_sends_nothing_more_until_the_server_closes(framing: str) -> None:
+async def test_hang_sends_nothing_more_until_the_server_closes(framing: Framing) -> None:
     with trio.fail_after(5):
         async with open_sse_test_server() as server:
-            server.script(ScriptedResponse(body=BODY, framing=framing, end="hang"))  # type: ignore[arg-type]
+            server.script(ScriptedResponse(body=BODY, framing=framing, end="hang"))
             stream = await connect(server)
             client = h11.Connection(h11.CLIENT)
             await send_request(stream, client)
@@ -412,7 +420,7 @@ def test_content_length_needs_a_finite_body() -> None:
     with pytest.raises(ValueError, match="content-length"):
         ScriptedResponse(body=endless, framing="content-length")
     with pytest.raises(ValueError, match="end"):
-        ScriptedResponse(end="explode")  # type: ignore[arg-type]
+        ScriptedResponse(end="explode")  # type: ignore[arg-type]  # deliberately wrong: checks the ValueError
     with pytest.raises(ValueError, match="Pause"):
         Pause(-1)
 
@@ -432,7 +440,7 @@ def test_events_helper_and_sse_stream_render_the_wire_format() -> None:
     wire = sse_stream(ev, ": hi\n\n", b"data: raw\n\n")
     assert wire == b"event: t\nid: 1\ndata: a\ndata: b\n\n: hi\n\ndata: raw\n\n"
     with pytest.raises(TypeError):
-        sse_stream(Pause(1))  # type: ignore[arg-type]
+        sse_stream(Pause(1))  # type: ignore[arg-type]  # deliberately wrong: checks the TypeError
 
 
 # -- TLS ----------------------------------------------------------------------------------

@@ -223,7 +223,7 @@ async def test_a_connector_must_return_a_stream() -> None:
     async def connect(origin: Origin) -> trio.abc.Stream:
         nonlocal calls
         calls += 1
-        return "not a stream"  # type: ignore[return-value]
+        return "not a stream"  # type: ignore[return-value]  # deliberately wrong
 
     client = SSEClient(transport=connect, max_reconnection_attempts=3, reconnection_time=0)
     with pytest.raises(SSEError, match=r"returned str, not a trio\.abc\.Stream"):
@@ -273,7 +273,7 @@ def test_a_connector_function_becomes_a_transport() -> None:
 )
 def test_bad_transport_arguments(kwargs: dict[str, object], error: type[Exception]) -> None:
     with pytest.raises(error):
-        SSEClient(**kwargs)  # type: ignore[arg-type]
+        SSEClient(**kwargs)  # type: ignore[arg-type]  # some deliberately mistyped
 
 
 def test_transport_names_are_public() -> None:
