@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import resource
@@ -23,26 +24,7 @@ from typing import Any
 
 from benchmarks.bench_e2e import cpu_seconds, start_server
 
-CLIENTS = ("trio-sse", "trio-sse, gc paced", "aiohttp-sse-client2")
-# The README's recipe for thousands of streams ("Thousands of streams in one process"):
-# rarer full collections, the open streams' objects frozen out of their sight, and the
-# young generations collected on a clock so that they never grow to every stream's read.
-GC_THRESHOLDS = (700, 10, 1000)
-GC_PACE = 0.01  # seconds between young collections
-GC_MIDDLE_EVERY = 5  # every 5th of them collects the middle generation too
-
-
-async def pace_the_collector() -> None:
-    """The README's pace_the_collector, with its defaults."""
-    import gc
-
-    import trio
-
-    n = 0
-    while True:
-        await trio.sleep(GC_PACE)
-        n += 1
-        gc.collect(1 if n % GC_MIDDLE_EVERY == 0 else 0)
+CLIENTS = ("trio-sse", "aiohttp-sse-client2")
 
 
 WARMUP = 2.0  # seconds after the last stream opened: every stream has ticked once
@@ -54,7 +36,9 @@ def rss_bytes() -> int:
 
 
 class Probe:
-    """What the child measures; the streams call ``opened`` and ``received``."""
+    """What the child measures; the streams call ``opened`` and ``received``. It also
+    counts the cyclic collector's passes within the measuring window, and their time
+    (``gc.callbacks``): a pass there is a pause every stream's events wait out."""
 
     def __init__(self, k: int) -> None:
         self.k = k
@@ -62,6 +46,17 @@ class Probe:
         self.recording = False
         self.delays: list[int] = []
         self.events = 0
+        self.collections = 0
+        self.collecting_s = 0.0
+        self._collection_start = 0.0
+        gc.callbacks.append(self._collector_pass)
+
+    def _collector_pass(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._collection_start = time.perf_counter()
+        elif self.recording:
+            self.collections += 1
+            self.collecting_s += time.perf_counter() - self._collection_start
 
     def received(self, data: str | None) -> None:
         if self.recording:
@@ -86,19 +81,17 @@ class Probe:
             "p50_ms": ms(0.5),
             "p99_ms": ms(0.99),
             "max_ms": delays[-1] / 1e6 if n else float("nan"),
+            "collections": self.collections,
+            "collecting_ms": self.collecting_s * 1e3,
         }
 
 
-def child_trio_sse(url: str, k: int, window: float, pace_gc: bool = False) -> dict[str, Any]:
-    import gc
-
+def child_trio_sse(url: str, k: int, window: float) -> dict[str, Any]:
     import trio
 
     import trio_sse
 
     probe = Probe(k)
-    if pace_gc:
-        gc.set_threshold(*GC_THRESHOLDS)
 
     async def main() -> dict[str, Any]:
         all_open = trio.Event()
@@ -119,9 +112,6 @@ def child_trio_sse(url: str, k: int, window: float, pace_gc: bool = False) -> di
                 nursery.start_soon(stream)
             await all_open.wait()
             open_time = time.perf_counter() - start
-            if pace_gc:
-                gc.freeze()
-                nursery.start_soon(pace_the_collector)
             await trio.sleep(WARMUP)
             rss = rss_bytes() - rss0
             probe.recording = True
@@ -181,7 +171,7 @@ def child(client: str, url: str, k: int, window: float) -> None:
     if client == "aiohttp-sse-client2":
         result = child_aiohttp(url, k, window)
     else:
-        result = child_trio_sse(url, k, window, pace_gc=client == "trio-sse, gc paced")
+        result = child_trio_sse(url, k, window)
     print(json.dumps(result))
 
 
@@ -205,26 +195,24 @@ def measure(client: str, url: str, k: int, window: float) -> dict[str, Any] | st
 def table(results: dict[tuple[int, str], dict[str, Any] | str]) -> list[str]:
     out = [
         "| streams | client | time to open (s) | RSS / stream (KiB) | CPU (% of a core) "
-        "| CPU / event (µs) | events | p50 delay (ms) | p99 delay (ms) | max (ms) |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| CPU / event (µs) | events | p50 delay (ms) | p99 delay (ms) | max (ms) "
+        "| collector passes in the window (ms) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for (k, client), r in results.items():
         if isinstance(r, str):
-            out.append(f"| {k:,} | {client} | {r} | | | | | | | |")
+            out.append(f"| {k:,} | {client} | {r} | | | | | | | | |")
             continue
         ratio = ""
-        if client == "aiohttp-sse-client2" and r["cpu_pct"]:
-            ratios = [
-                f"{ours}: {mine['cpu_pct'] / r['cpu_pct']:.2f}x"
-                for ours in CLIENTS[:2]
-                if isinstance(mine := results.get((k, ours)), dict)
-            ]
-            ratio = f" ({', '.join(ratios)})" if ratios else ""
+        mine = results.get((k, "trio-sse"))
+        if client == "aiohttp-sse-client2" and r["cpu_pct"] and isinstance(mine, dict):
+            ratio = f" (trio-sse: {mine['cpu_pct'] / r['cpu_pct']:.2f}x)"
         out.append(
             f"| {k:,} | {client} | {r['open_s']:.2f} | {r['rss_per_stream_kib']:.1f} "
             f"| {r['cpu_pct']:.1f}{ratio} | {r['cpu_us_per_event']:.0f} "
             f"| {r['events']:,} of {r['expected']:,.0f} | {r['p50_ms']:.1f} "
-            f"| {r['p99_ms']:.1f} | {r['max_ms']:.1f} |"
+            f"| {r['p99_ms']:.1f} | {r['max_ms']:.1f} "
+            f"| {r['collections']} ({r['collecting_ms']:.0f}) |"
         )
     return out
 
