@@ -108,7 +108,7 @@ async def test_merged_like_a_mapping(server: SSETestServer) -> None:
 
 async def test_a_plain_function_works_too(server: SSETestServer) -> None:
     server.script(ScriptedResponse.events(ServerSentEvent(data="x")))
-    async with SSEClient(headers=lambda: {"X-Sync": "yes"}).sse(server.url) as session:  # type: ignore[arg-type,return-value]  # sync: works, typed async only
+    async with SSEClient(headers=lambda: {"X-Sync": "yes"}).sse(server.url) as session:
         assert [ev.data async for ev in session] == ["x"]
     assert server.requests[0].header("x-sync") == "yes"
 

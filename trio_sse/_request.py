@@ -30,6 +30,7 @@ from ._version import __version__
 __all__ = [
     "ORIGIN_BOUND_HEADERS",
     "USER_AGENT",
+    "HeadersAnswer",
     "HeadersFunction",
     "HeadersSource",
     "PreparedRequest",
@@ -44,11 +45,11 @@ __all__ = [
 
 USER_AGENT = f"trio-sse/{__version__}"
 
-HeadersFunction: TypeAlias = Callable[
-    [], Awaitable[Mapping[str, str] | Iterable[tuple[str, str]] | None]
-]
-"""``headers=`` as an async function: awaited before every connection attempt, so each
-one carries fresh values (a bearer token refreshed on reconnect)."""
+HeadersAnswer: TypeAlias = Mapping[str, str] | Iterable[tuple[str, str]] | None
+HeadersFunction: TypeAlias = Callable[[], Awaitable[HeadersAnswer] | HeadersAnswer]
+"""``headers=`` as a function, async or plain: called (and awaited, if async) before
+every connection attempt, so each one carries fresh values (a bearer token refreshed on
+reconnect)."""
 
 # Credentials are for the origin the user named, never for one a server points us to.
 ORIGIN_BOUND_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "host"})
