@@ -4,7 +4,8 @@ The server (benchmarks/e2e_server.py, ``/tick``) writes each stream one event a
 second, in one HTTP chunk, at a phase of its own, with the write's monotonic time as
 data. Each client runs in a fresh child process (so its memory is its own) that opens
 K streams at once and reports: the time until all K are open, the resident memory
-added per stream, the CPU it uses (percent of one core, and per event) over a
+added per stream (after the warm-up and again after the window, so that growth in a
+stream's life shows), the CPU it uses (percent of one core, and per event) over a
 measuring window after a warm-up, and the delay from the server's write to the
 consumer's receipt (p50 / p99 / max) over that window.
 """
@@ -63,7 +64,9 @@ class Probe:
             assert data is not None  # None only for comment or retry events
             self.delays.append(time.monotonic_ns() - int(data))
 
-    def report(self, open_time: float, rss: int, cpu: float, window: float) -> dict[str, Any]:
+    def report(
+        self, open_time: float, rss: int, rss_after: int, cpu: float, window: float
+    ) -> dict[str, Any]:
         delays = sorted(self.delays)
         n = len(delays)
 
@@ -74,6 +77,7 @@ class Probe:
             "k": self.k,
             "open_s": open_time,
             "rss_per_stream_kib": rss / self.k / 1024,
+            "rss_after_per_stream_kib": rss_after / self.k / 1024,
             "cpu_pct": 100 * cpu / window,
             "cpu_us_per_event": cpu / n * 1e6 if n else float("nan"),
             "events": n,
@@ -118,9 +122,10 @@ def child_trio_sse(url: str, k: int, window: float) -> dict[str, Any]:
             cpu0 = cpu_seconds()
             await trio.sleep(window)
             cpu = cpu_seconds() - cpu0
+            rss_after = rss_bytes() - rss0
             probe.recording = False
             nursery.cancel_scope.cancel()
-        return probe.report(open_time, rss, cpu, window)
+        return probe.report(open_time, rss, rss_after, cpu, window)
 
     return trio.run(main)
 
@@ -156,11 +161,12 @@ def child_aiohttp(url: str, k: int, window: float) -> dict[str, Any]:
             cpu0 = cpu_seconds()
             await asyncio.sleep(window)
             cpu = cpu_seconds() - cpu0
+            rss_after = rss_bytes() - rss0
             probe.recording = False
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        return probe.report(open_time, rss, cpu, window)
+        return probe.report(open_time, rss, rss_after, cpu, window)
 
     return asyncio.run(main())
 
@@ -194,7 +200,8 @@ def measure(client: str, url: str, k: int, window: float) -> dict[str, Any] | st
 
 def table(results: dict[tuple[int, str], dict[str, Any] | str]) -> list[str]:
     out = [
-        "| streams | client | time to open (s) | RSS / stream (KiB) | CPU (% of a core) "
+        "| streams | client | time to open (s) | RSS / stream (KiB), after warm-up / window "
+        "| CPU (% of a core) "
         "| CPU / event (µs) | events | p50 delay (ms) | p99 delay (ms) | max (ms) "
         "| collector passes in the window (ms) |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -208,7 +215,8 @@ def table(results: dict[tuple[int, str], dict[str, Any] | str]) -> list[str]:
         if client == "aiohttp-sse-client2" and r["cpu_pct"] and isinstance(mine, dict):
             ratio = f" (trio-sse: {mine['cpu_pct'] / r['cpu_pct']:.2f}x)"
         out.append(
-            f"| {k:,} | {client} | {r['open_s']:.2f} | {r['rss_per_stream_kib']:.1f} "
+            f"| {k:,} | {client} | {r['open_s']:.2f} | {r['rss_per_stream_kib']:.1f} / "
+            f"{r['rss_after_per_stream_kib']:.1f} "
             f"| {r['cpu_pct']:.1f}{ratio} | {r['cpu_us_per_event']:.0f} "
             f"| {r['events']:,} of {r['expected']:,.0f} | {r['p50_ms']:.1f} "
             f"| {r['p99_ms']:.1f} | {r['max_ms']:.1f} "
