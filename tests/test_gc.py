@@ -1,6 +1,6 @@
-"""A session that is reading leaves no reference cycles behind (README, "Thousands of
-streams in one process"): what it frees is freed at once, never left for the cyclic
-collector to find."""
+"""What the README's recipe for thousands of streams relies on (rarer full collections,
+gc.freeze): a session that is reading leaves no reference cycles behind, so garbage
+does not pile up while the cyclic collector waits."""
 
 from __future__ import annotations
 
