@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+
 import pytest
 
 from tests.http_helpers import response
@@ -53,6 +55,20 @@ def test_streams_share_names_and_short_values() -> None:
     assert name_1 is name_2
     assert value_1 is value_2
     assert long_1 == long_2  # long values are rarely shared: not worth interning
+
+
+def test_str_subclasses_are_taken_as_plain_text() -> None:
+    class MediaType(str, enum.Enum):
+        SSE = "text/event-stream"
+
+    class Shouting(str):
+        def __str__(self) -> str:
+            return self.upper()
+
+    h = Headers({MediaType.SSE: MediaType.SSE, "x-a": Shouting("quiet")})
+    assert h["text/event-stream"] == "text/event-stream"
+    assert h["x-a"] == "quiet"
+    assert all(type(part) is str for field in h.raw for part in field)
 
 
 def test_repeated_fields_join_in_order_among_others() -> None:

@@ -27,9 +27,10 @@ SHARED_VALUE_LENGTH = 64  # values up to this long are interned (longer ones rar
 
 
 def _text(value: _Text) -> str:
-    """Field bytes are ISO-8859-1 on the wire (RFC 9110 5.5); decode them losslessly."""
+    """Field bytes are ISO-8859-1 on the wire (RFC 9110 5.5); decode them losslessly.
+    A str subclass (an enum's member, say) becomes a plain str: only those intern."""
     if isinstance(value, str):
-        return value
+        return value if type(value) is str else str.__str__(value)
     return bytes(value).decode("latin-1")
 
 
