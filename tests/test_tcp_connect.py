@@ -16,6 +16,8 @@ import pytest
 import trio
 
 import trio_sse
+from tests.proxy_server import open_proxy_server
+from trio_sse import SSEClient
 from trio_sse._transport import connect_tcp
 from trio_sse.testing import ScriptedResponse, SSETestServer
 
@@ -136,3 +138,19 @@ async def test_the_client_connects_through_it(server: SSETestServer) -> None:
             assert [event.data async for event in events] == ["hello"]
     assert counter.spawned == 1  # the session's reader, and no connection attempt
     assert [r.header("host") for r in server.requests] == [f"events.test:{server.port}"]
+
+
+async def test_a_proxy_is_reached_without_a_connection_task(server: SSETestServer) -> None:
+    server.script(ScriptedResponse(body=["data: relayed\n\n"]))
+    spawned: list[int] = []
+
+    async def read_through(proxy_url: str) -> None:
+        with SpawnCounter() as counter:  # tasks below this one: not the proxy's
+            async with SSEClient(proxy=proxy_url).sse(server.url) as events:
+                assert [event.data async for event in events] == ["relayed"]
+        spawned.append(counter.spawned)
+
+    async with open_proxy_server() as proxy, trio.open_nursery() as nursery:
+        nursery.start_soon(read_through, proxy.url)
+    assert spawned == [1]  # the session's reader, and no connection attempt
+    assert len(proxy.requests) == 1
