@@ -18,22 +18,13 @@ from typing import Any
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse, sse_response
 
-from tests.interop_contract import (
-    CHAT_WORDS,
-    LOGGED_HEADERS,
-    SEPARATORS,
-    RequestLog,
-    event_data,
-    event_type,
-    status_body,
-    typed_event,
-)
+from tests import interop_contract as contract  # the scenarios both servers serve
 
 __all__ = ["app", "main"]
 
 NO_PING = 3600.0  # seconds: aiohttp-sse's pinger kept out of the way where a test wants no pings
 
-_LOG = RequestLog(asyncio.Event)  # per-key request logs (tests/interop_contract.py)
+_LOG = contract.RequestLog(asyncio.Event)  # per-key request logs (tests/interop_contract.py)
 
 
 class CountingPings(EventSourceResponse):
@@ -63,14 +54,14 @@ async def _send_events(request: web.Request, resp: EventSourceResponse, typed: b
     n = int(request.query.get("n", 5))
     for i in range(1, n + 1):
         if typed:
-            kind, data = typed_event(i)
+            kind, data = contract.typed_event(i)
             await resp.send(json.dumps(data, ensure_ascii=False), id=str(i), event=kind)
         else:
-            await resp.send(event_data(i), id=str(i), event=event_type(i))
+            await resp.send(contract.event_data(i), id=str(i), event=contract.event_type(i))
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    sep = SEPARATORS[request.query.get("sep", "crlf")]
+    sep = contract.SEPARATORS[request.query.get("sep", "crlf")]
     async with sse_response(request, ping_interval=NO_PING, sep=sep) as resp:
         await _send_events(request, resp, typed=False)
     return resp
@@ -129,7 +120,7 @@ async def resume(request: web.Request) -> web.StreamResponse:
     resp = EventSourceResponse(ping_interval=NO_PING, allow_all_methods=True)
     last_id = request.headers.get(resp.DEFAULT_LAST_EVENT_HEADER)
     entry = {"method": request.method, "last_event_id": last_id, "body": body}
-    _LOG.record(key, entry | {name: request.headers.get(name) for name in LOGGED_HEADERS})
+    _LOG.record(key, entry | {name: request.headers.get(name) for name in contract.LOGGED_HEADERS})
     start = int(last_id) + 1 if last_id else 1
     if start > total:
         return web.Response(status=204)
@@ -165,7 +156,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     """A POST that streams its answer, as LLM APIs do: JSON chunks, then a final event."""
     payload = await request.json()
     prompt = payload["prompt"]
-    words = CHAT_WORDS[: payload.get("max_tokens", len(CHAT_WORDS))]
+    words = contract.CHAT_WORDS[: payload.get("max_tokens", len(contract.CHAT_WORDS))]
     content_type = request.headers.get("content-type")
     resp = EventSourceResponse(ping_interval=NO_PING, allow_all_methods=True)
     await resp.prepare(request)
@@ -206,7 +197,7 @@ async def nocontent(request: web.Request) -> web.Response:
 
 async def status(request: web.Request) -> web.Response:
     code = int(request.match_info["code"])
-    return web.Response(text=status_body(code, "aiohttp"), status=code)
+    return web.Response(text=contract.status_body(code, "aiohttp"), status=code)
 
 
 app = web.Application()

@@ -25,22 +25,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
-from tests.interop_contract import (
-    CHAT_WORDS,
-    LOGGED_HEADERS,
-    SEPARATORS,
-    RequestLog,
-    event_data,
-    event_type,
-    status_body,
-    typed_event,
-)
+from tests import interop_contract as contract  # the scenarios both servers serve
 
 __all__ = ["app", "main"]
 
 NO_PING = 3600  # seconds: pings off where a test does not want them (0 busy-loops in old versions)
 
-_LOG = RequestLog(anyio.Event)  # per-key request logs (tests/interop_contract.py)
+_LOG = contract.RequestLog(anyio.Event)  # per-key request logs (tests/interop_contract.py)
 
 
 def _int(request: Request, name: str, default: int) -> int:
@@ -49,12 +40,14 @@ def _int(request: Request, name: str, default: int) -> int:
 
 async def events(request: Request) -> EventSourceResponse:
     n = _int(request, "n", 5)
-    sep = SEPARATORS[request.query_params.get("sep", "crlf")]
+    sep = contract.SEPARATORS[request.query_params.get("sep", "crlf")]
     hold = request.query_params.get("hold") == "1"
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         for i in range(1, n + 1):
-            yield ServerSentEvent(event_data(i), id=str(i), event=event_type(i), sep=sep)
+            yield ServerSentEvent(
+                contract.event_data(i), id=str(i), event=contract.event_type(i), sep=sep
+            )
         if hold:
             await anyio.sleep_forever()  # until the client leaves
 
@@ -67,7 +60,7 @@ async def typed_events(request: Request) -> EventSourceResponse:
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         for i in range(1, n + 1):
-            kind, data = typed_event(i)
+            kind, data = contract.typed_event(i)
             yield ServerSentEvent(json.dumps(data, ensure_ascii=False), id=str(i), event=kind)
         if hold:
             await anyio.sleep_forever()  # until the client leaves
@@ -121,7 +114,7 @@ async def resume(request: Request) -> Response:
     last_id = request.headers.get("last-event-id")
     body = await request.json() if request.method == "POST" else None
     entry = {"method": request.method, "last_event_id": last_id, "body": body}
-    _LOG.record(key, entry | {name: request.headers.get(name) for name in LOGGED_HEADERS})
+    _LOG.record(key, entry | {name: request.headers.get(name) for name in contract.LOGGED_HEADERS})
     start = int(last_id) + 1 if last_id else 1
     if start > total:
         return Response(status_code=204)
@@ -157,7 +150,7 @@ async def chat(request: Request) -> EventSourceResponse:
     """A POST that streams its answer, as LLM APIs do: JSON chunks, then a final event."""
     payload = await request.json()
     prompt = payload["prompt"]
-    words = CHAT_WORDS[: payload.get("max_tokens", len(CHAT_WORDS))]
+    words = contract.CHAT_WORDS[: payload.get("max_tokens", len(contract.CHAT_WORDS))]
     content_type = request.headers.get("content-type")
 
     async def stream() -> AsyncIterator[dict[str, Any]]:
@@ -202,7 +195,7 @@ async def nocontent(request: Request) -> Response:
 
 async def status(request: Request) -> Response:
     code = int(request.path_params["code"])
-    return PlainTextResponse(status_body(code, "starlette"), status_code=code)
+    return PlainTextResponse(contract.status_body(code, "starlette"), status_code=code)
 
 
 # Starlette excludes text/event-stream from compression by default; this mount opts in, so

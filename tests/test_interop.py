@@ -23,7 +23,8 @@ import re
 import shutil
 import sys
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -346,23 +347,26 @@ async def test_deserialize_failure_carries_the_event(server: Backend) -> None:
 # --------------------------------------------------------------------------- compression
 
 
+@asynccontextmanager
+async def compressed_session(
+    url: str, coding: str, model: Any = None
+) -> AsyncIterator[SSESession[Any]]:
+    """A session that asked for ``coding`` and got it from the server."""
+    async with open_sse_session(url, headers={"Accept-Encoding": coding}, model=model) as session:
+        assert session.response.headers.get("content-encoding") == coding
+        yield session
+
+
 @serving(NO_DEFLATE, coding=["gzip", "deflate"])
 async def test_compressed_stream_is_decoded(server: Backend, coding: str) -> None:
     """Both kinds of events, through a real server's compressor: multi-line text, and
     JSON deserialized by the client."""
     n = 20
     with trio.fail_after(SAFETY):
-        async with open_sse_session(
-            f"{server.url}/gz/events?n={n}", headers={"Accept-Encoding": coding}
-        ) as session:
-            assert session.response.headers.get("content-encoding") == coding
+        async with compressed_session(f"{server.url}/gz/events?n={n}", coding) as session:
             text = await collect(session)
-        async with open_sse_session(
-            f"{server.url}/gz/typed/events?n={n}",
-            headers={"Accept-Encoding": coding},
-            model=dict[str, Any],
-        ) as session:
-            assert session.response.headers.get("content-encoding") == coding
+        url = f"{server.url}/gz/typed/events?n={n}"
+        async with compressed_session(url, coding, model=dict[str, Any]) as session:
             typed = await collect(session)
     assert [(ev.id, ev.event, ev.data) for ev in text] == [
         (str(i), event_type(i), event_data(i)) for i in range(1, n + 1)
@@ -399,10 +403,8 @@ async def test_compressed_events_arrive_while_the_stream_stays_open(
     more compressed input, or for the end, would hang here until the hang guard)."""
     n = 3
     with trio.fail_after(SAFETY):
-        async with open_sse_session(
-            f"{server.url}/gz/typed/events?n={n}&hold=1", headers={"Accept-Encoding": coding}
-        ) as session:
-            assert session.response.headers.get("content-encoding") == coding
+        url = f"{server.url}/gz/typed/events?n={n}&hold=1"
+        async with compressed_session(url, coding) as session:
             got = []
             async for ev in session:
                 got.append(ev.id)
