@@ -13,6 +13,7 @@ in arbitrary pieces, with or without the peer's EOF after them. Invariants:
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -188,7 +189,22 @@ def check_chunked(wire: bytes, cuts: list[int], eof: bool) -> Outcome:
     assert decode(ChunkedFraming(), split_at(wire, cuts), eof) == expected, "split"
     bytewise = [wire[i : i + 1] for i in range(len(wire))]
     assert decode(ChunkedFraming(), bytewise, eof) == expected, "byte by byte"
+    by_chunk = split_at(wire, chunk_ends(wire))
+    assert decode(ChunkedFraming(), by_chunk, eof) == expected, "chunk by chunk"
     return expected
+
+
+def chunk_ends(wire: bytes) -> list[int]:
+    """Where each well-formed leading chunk ends (after its data's CRLF): reads cut
+    there are one whole chunk each, as an idle stream's events arrive."""
+    ends = []
+    pos = 0
+    while (line := re.match(rb"([0-9A-Fa-f]{1,20})\r\n", wire[pos:])) is not None:
+        pos += line.end() + int(line[1], 16) + 2
+        if pos > len(wire):
+            break
+        ends.append(pos)
+    return ends
 
 
 def framing_fuzz_test(max_examples: int, seed_value: int | None = None) -> Callable[[], None]:

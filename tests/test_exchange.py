@@ -293,6 +293,20 @@ def test_error_body_includes_what_next_body_returned() -> None:
     assert exchange.read_error_body() == b"a" * ERROR_BODY_LIMIT
 
 
+def test_next_body_after_read_error_body_returns_the_rest() -> None:
+    # read_error_body reads at most ERROR_BODY_LIMIT bytes of the read; the rest waits
+    # in the decoder, and next_body must return it before it takes the framing's end
+    # for the body's (it skips the decoder for an unencoded body that holds nothing).
+    body = bytes(range(256)) * 400
+    exchange = HTTPExchange(GET)
+    exchange.feed(rejected(body))
+    assert exchange.next_head() is not None
+    assert exchange.read_error_body() == body[:ERROR_BODY_LIMIT]
+    assert exchange.next_body() == body[ERROR_BODY_LIMIT:]
+    assert exchange.next_body() == b""
+    assert exchange.complete
+
+
 def test_error_body_decoded_and_never_raises() -> None:
     exchange, _, _ = run([rejected(gzip.compress(b"why"), b"Content-Encoding: gzip\r\n")])
     assert exchange.read_error_body() == b"why"

@@ -257,6 +257,49 @@ async def test_a_framing_error_ends_the_session_after_the_events_before_it(
     assert events == ["a", "b"]
 
 
+@settings(max_examples=200, deadline=None)
+@given(payloads=st.lists(st.binary(min_size=1, max_size=600), max_size=8), eof=st.booleans())
+def test_reads_of_exactly_one_chunk_each(payloads: list[bytes], eof: bool) -> None:
+    """One read per chunk, as an idle stream's events come (read() has a shortcut for
+    a buffer that is one whole chunk): each read gives its chunk's data, and the last
+    chunk ends the body, as h11 says."""
+    framing = ChunkedFraming()
+    for payload in payloads:
+        framing.feed(b"%x\r\n" % len(payload) + payload + b"\r\n")
+        assert framing.read() == payload
+        assert framing.read() == b""
+        assert not framing.done
+    framing.feed(b"0\r\n\r\n")
+    if eof:
+        framing.feed_eof()
+    assert framing.read() == b""
+    assert framing.done
+    wire = b"".join(b"%x\r\n" % len(p) + p + b"\r\n" for p in payloads) + b"0\r\n\r\n"
+    assert h11_decode(CHUNKED_HEAD, [wire], eof) == ("ok", b"".join(payloads))
+
+
+@pytest.mark.parametrize(
+    ("read", "data", "then"),
+    [
+        (b"5\r\nhelloXY", b"hello", SSEProtocolError),  # not CRLF after the data
+        (b"5\r\nhello\r\n3\r\nab", b"helloab", None),  # a chunk and a half
+        (b"5\r\nhello\r", b"hello", None),  # the CRLF not all there yet
+    ],
+)
+def test_a_read_shaped_almost_like_one_chunk(
+    read: bytes, data: bytes, then: type[Exception] | None
+) -> None:
+    framing = ChunkedFraming()
+    framing.feed(read)
+    assert framing.read() == data
+    if then is None:
+        assert framing.read() == b""
+        assert not framing.done
+    else:
+        with pytest.raises(then):
+            framing.read()
+
+
 def test_a_read_ending_inside_a_big_chunk_is_returned_as_bytes() -> None:
     # The decoder slices big chunks as memoryviews of the read (one copy, at the join);
     # what it returns must still be bytes the caller may keep after the next read.

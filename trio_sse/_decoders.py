@@ -70,8 +70,14 @@ class IdentityDecoder:
         if data:
             self._chunks.append(data)
 
+    def drained(self) -> bool:
+        """Nothing fed is left to read."""
+        return not self._chunks
+
     def read(self, limit: int) -> bytes:
         chunks = self._chunks
+        if not chunks:
+            return b""
         if len(chunks) == 1 and len(chunks[0]) <= limit:
             return bytes(chunks.pop())  # no copy when it is bytes already
         parts: list[bytes | memoryview] = []

@@ -254,6 +254,23 @@ class HTTPExchange:
                 break
         return b""
 
+    def _read_unencoded(self) -> bytes:
+        """``_read_body`` for a body without Content-Encoding whose decoder holds
+        nothing: the framing's output is the body. It needs no limit: it is one read's
+        bytes, plus at most a chunk-size line kept from the read before. This is every
+        read of an ordinary stream, so it skips the decoder's feed and read."""
+        try:
+            data = self._framing.read()
+        except SSEError as exc:
+            raise self._fail(exc, exc.__cause__) from exc.__cause__
+        if data:
+            if self._keep_body:
+                self._remember(data)
+            return data
+        if self._framing.done:
+            self._phase = Phase.COMPLETE  # an unencoded body is never cut mid-coding
+        return b""
+
     def _remember(self, data: bytes) -> None:
         """Keep the body's first ERROR_BODY_LIMIT bytes, whichever method read them."""
         room = ERROR_BODY_LIMIT - len(self._error_body)
@@ -273,6 +290,8 @@ class HTTPExchange:
         self._raise_if_failed()
         decoder = self._decoder
         if type(decoder) is IdentityDecoder:
+            if self._phase is Phase.BODY and decoder.drained():
+                return self._read_unencoded()
             return self._read_body(self._identity_limit)
         if isinstance(decoder, UnsupportedDecoder):
             # Not sticky: read_error_body still returns such a body as it came.

@@ -156,6 +156,18 @@ class ChunkedFraming(_Framing):
             raise self._error
         if self.done:  # an EOF after the last chunk is the normal end, not a lost body
             return b""
+        buf = self._buf
+        if not buf and not self._eof:
+            return b""  # the common second call after a read: nothing came since
+        if self._state == _SIZE and not self._scanned:
+            # The buffer is exactly one whole plain chunk: an idle stream's event.
+            line = _PLAIN_CHUNK_LINE_RE.match(buf)
+            if line is not None:
+                start = len(line[1]) + 2
+                stop = start + int(line[1], 16)
+                if stop + 2 == len(buf) and stop > start and buf.endswith(b"\r\n"):
+                    self._buf = b""
+                    return buf[start:stop]
         parts: list[bytes | memoryview] = []
         try:
             self._decode(parts)
