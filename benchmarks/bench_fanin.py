@@ -8,6 +8,10 @@ added per stream (after the warm-up and again after the window, so that growth i
 stream's life shows), the CPU it uses (percent of one core, and per event) over a
 measuring window after a warm-up, and the delay from the server's write to the
 consumer's receipt (p50 / p99 / max) over that window.
+
+With ``--pings`` (``/tick/ping``) the server writes sse-starlette's keep-alive comment
+instead of each event: idle streams kept open. No client hands a comment to its
+consumer, so CPU is reported per ping and no delay exists.
 """
 
 from __future__ import annotations
@@ -221,11 +225,14 @@ def measure(client: str, url: str, k: int, window: float) -> dict[str, Any] | st
     return result
 
 
-def table(results: dict[tuple[int, str], dict[str, Any] | str]) -> list[str]:
+def table(results: dict[tuple[int, str], dict[str, Any] | str], pings: bool = False) -> list[str]:
+    """With ``pings`` the streams got keep-alive comments, which no client hands to its
+    consumer: CPU is per ping sent, the events column must say 0, no delays exist."""
     out = [
         "| streams | client | time to open (s) | RSS / stream (KiB), after warm-up / window "
         "| CPU (% of a core) "
-        "| CPU / event (µs) | events | p50 delay (ms) | p99 delay (ms) | max (ms) "
+        f"| CPU / {'ping' if pings else 'event'} (µs) | events | p50 delay (ms) "
+        "| p99 delay (ms) | max (ms) "
         "| collector passes in the window (ms) |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -241,12 +248,19 @@ def table(results: dict[tuple[int, str], dict[str, Any] | str]) -> list[str]:
                 if isinstance(mine := results.get((k, ours)), dict)
             ]
             ratio = f" ({', '.join(ratios)})" if ratios else ""
+        if pings:  # one ping per stream per second; the CPU share per ping
+            per_message = f"{r['cpu_pct'] * 1e4 / k:.1f}"
+            delivery = f"{r['events']:,} | — | — | —"
+        else:
+            per_message = f"{r['cpu_us_per_event']:.0f}"
+            delivery = (
+                f"{r['events']:,} of {r['expected']:,.0f} | {r['p50_ms']:.1f} "
+                f"| {r['p99_ms']:.1f} | {r['max_ms']:.1f}"
+            )
         out.append(
             f"| {k:,} | {client} | {r['open_s']:.2f} | {r['rss_per_stream_kib']:.1f} / "
             f"{r['rss_after_per_stream_kib']:.1f} "
-            f"| {r['cpu_pct']:.1f}{ratio} | {r['cpu_us_per_event']:.0f} "
-            f"| {r['events']:,} of {r['expected']:,.0f} | {r['p50_ms']:.1f} "
-            f"| {r['p99_ms']:.1f} | {r['max_ms']:.1f} "
+            f"| {r['cpu_pct']:.1f}{ratio} | {per_message} | {delivery} "
             f"| {r['collections']} ({r['collecting_ms']:.0f}) |"
         )
     return out
@@ -259,6 +273,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--streams", type=int, action="append", default=[])
     parser.add_argument("--window", type=float, default=None, help="measuring seconds")
     parser.add_argument("--client", action="append", default=[], choices=CLIENTS)
+    parser.add_argument(
+        "--pings",
+        action="store_true",
+        help="idle streams: a keep-alive comment per stream per second instead of an event",
+    )
     args, _ = parser.parse_known_args(argv)
     ks = args.streams or ([300, 1_000] if args.quick else [1_000, 3_000, 10_000])
     # A minute: the collector's passes start some tens of seconds after the streams open
@@ -266,7 +285,7 @@ def main(argv: list[str]) -> int:
     window = args.window or (5.0 if args.quick else 60.0)
     clients = args.client or list(CLIENTS)
     proc, port = start_server()
-    url = f"http://127.0.0.1:{port}/tick"
+    url = f"http://127.0.0.1:{port}/tick" + ("/ping" if args.pings else "")
     load = os.getloadavg()
     results: dict[tuple[int, str], dict[str, Any] | str] = {}
     try:
@@ -280,12 +299,13 @@ def main(argv: list[str]) -> int:
     end = os.getloadavg()
     print(f"\n## Fan-in over loopback (Python {sys.version.split()[0]})\n")
     print(
-        f"One event per stream per second, {window:.0f} s measuring window after a "
+        ("One keep-alive comment (sse-starlette's ping) " if args.pings else "One event ")
+        + f"per stream per second, {window:.0f} s measuring window after a "
         f"{WARMUP:.0f} s warm-up, each client in a fresh process. Load average at start "
         f"{load[0]:.2f}, at end {end[0]:.2f}. The ratios are each trio-sse row's CPU / "
         "the peer's.\n"
     )
-    print("\n".join(table(results)))
+    print("\n".join(table(results, pings=args.pings)))
     return 0
 
 

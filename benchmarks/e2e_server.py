@@ -12,6 +12,8 @@ Run: ``python -m benchmarks.e2e_server PORT_FILE``; it writes its port there. En
 - ``/tick``: a stream that never ends, one event per second, in one chunk each, at a
   phase of its own within the second; the data is the write's ``monotonic_ns``. Used by
   the fan-in run with thousands of connections.
+- ``/tick/ping``: the same, but each second brings sse-starlette's keep-alive comment
+  (``: ping - <monotonic_ns>``) instead of an event: an idle stream kept open.
 """
 
 from __future__ import annotations
@@ -58,17 +60,25 @@ def bulk_response(workload: str, framing: Framing, count: int) -> bytes:
 
 
 class _Ticker:
-    """Writes one event per second to every /tick stream, spread over the second."""
+    """Writes one event (or keep-alive comment) per second to every /tick stream,
+    spread over the second."""
 
     def __init__(self) -> None:
         self.slots: list[set[asyncio.StreamWriter]] = [set() for _ in range(TICK_SLOTS)]
+        self.pinged: set[asyncio.StreamWriter] = set()  # /tick/ping streams
         self._next = 0
 
-    def add(self, writer: asyncio.StreamWriter) -> set[asyncio.StreamWriter]:
+    def add(self, writer: asyncio.StreamWriter, ping: bool) -> set[asyncio.StreamWriter]:
         slot = self.slots[self._next % TICK_SLOTS]
         self._next += 1
         slot.add(writer)
+        if ping:
+            self.pinged.add(writer)
         return slot
+
+    def remove(self, writer: asyncio.StreamWriter, slot: set[asyncio.StreamWriter]) -> None:
+        slot.discard(writer)
+        self.pinged.discard(writer)
 
     async def run(self) -> None:
         start = time.monotonic()
@@ -77,8 +87,11 @@ class _Ticker:
             n += 1
             await asyncio.sleep(max(0.0, start + n / TICK_SLOTS - time.monotonic()))
             for writer in list(self.slots[n % TICK_SLOTS]):
-                data = b"data: %d\n\n" % time.monotonic_ns()
-                writer.write(_chunk(data))
+                now = time.monotonic_ns()
+                if writer in self.pinged:
+                    writer.write(_chunk(b": ping - %d\n\n" % now))
+                else:
+                    writer.write(_chunk(b"data: %d\n\n" % now))
 
 
 _ticker = _Ticker()
@@ -105,11 +118,11 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
             writer.write(b"0\r\n\r\n")
         elif parts[0] == "tick":
             writer.write(_HEAD_CHUNKED)
-            slot = _ticker.add(writer)
+            slot = _ticker.add(writer, ping=parts[1:] == ["ping"])
             try:
                 await reader.read()  # until the client goes away
             finally:
-                slot.discard(writer)
+                _ticker.remove(writer, slot)
         else:
             writer.write(_NOT_FOUND)
         await writer.drain()
