@@ -88,6 +88,10 @@ class HTTPExchange:
         self._unreturned_head: SSEResponse | None = None  # next_head has yet to return it
         self._framing: BodyFraming = LengthFraming(0)  # replaced once the head is read
         self._decoder: Decoder = IdentityDecoder()
+        # The body has no Content-Encoding and its decoder holds nothing: next_body can
+        # read the framing directly. Cleared for good once a limited read may leave
+        # bytes in the decoder (read_error_body).
+        self._unencoded = False
         self._identity_limit = BODY_CHUNK_LIMIT  # an identity body's bound: per read
         self._error_body = bytearray()
         self._keep_body = True  # until stream_accepted(): the body may be a refusal's
@@ -200,6 +204,7 @@ class HTTPExchange:
         """From here on h11 reads nothing: the body is ours, starting with its leftovers."""
         self._head = self._unreturned_head = head
         self._decoder = make_decoder(head.headers)
+        self._unencoded = type(self._decoder) is IdentityDecoder
         self._framing = framing_for(self.request.method, head.status_code, head.headers)
         self._framing.feed(self._h11().trailing_data[0])
         self._conn = None
@@ -288,10 +293,10 @@ class HTTPExchange:
         ``feed`` brought comes in one piece, except that a compressed body comes at most
         BODY_CHUNK_LIMIT decoded bytes at a time."""
         self._raise_if_failed()
+        if self._unencoded and self._phase is Phase.BODY:
+            return self._read_unencoded()
         decoder = self._decoder
         if type(decoder) is IdentityDecoder:
-            if self._phase is Phase.BODY and decoder.drained():
-                return self._read_unencoded()
             return self._read_body(self._identity_limit)
         if isinstance(decoder, UnsupportedDecoder):
             # Not sticky: read_error_body still returns such a body as it came.
@@ -311,6 +316,7 @@ class HTTPExchange:
         the body only explains the SSEResponseError about to be raised, so a broken one
         is cut short (an unknown Content-Encoding is returned undecoded).
         """
+        self._unencoded = False  # a limited read may leave bytes in the decoder
         try:
             while self._phase is not Phase.FAILED and not self.complete:
                 if self.body_limit_reached:

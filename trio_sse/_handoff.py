@@ -126,8 +126,9 @@ class EventHandoff(Generic[E]):
         batches or go to ``incoming``: then call ``put``. Raises as ``put`` does."""
         if self._incoming_send is not None or len(events) > MAX_BATCH:
             return False
+        send = self._batch_send or self._batches()[0]
         try:
-            self._batches()[0].send_nowait(events)
+            send.send_nowait(events)
         except trio.WouldBlock:
             return False
         self._delivered += len(events)
@@ -171,8 +172,9 @@ class EventHandoff(Generic[E]):
             if pending:
                 await trio.lowlevel.checkpoint()
             else:
+                receive = self._batch_receive or self._batches()[1]
                 try:
-                    batch = await self._batches()[1].receive()
+                    batch = await receive.receive()
                 except trio.ClosedResourceError:
                     incoming = self._incoming_now()
                     if incoming is None:

@@ -193,6 +193,9 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         self._finished: trio.Event | None = None
         self._reader_task: trio.lowlevel.Task | None = None
         self._events = 0
+        # The open stream has delivered an event, and the reconnection policy and the
+        # outage know it: later events need not tell them again (once per connection).
+        self._told_healthy = False
         self._bytes = 0
         self._connection_attempts = 0
         self._streams_opened = 0
@@ -547,6 +550,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         now = trio.current_time()
         self._policy.stream_opened(now)
         self._outage.stream_opened(now)
+        self._told_healthy = False
         self._streams_opened += 1
         self._state = SessionState.OPEN
         if self._options.on_open is not None:
@@ -720,8 +724,11 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         return True
 
     def _count_delivered(self, events: list[Any]) -> None:
-        if events:
-            self._policy.event_delivered()  # the stream is healthy: the outage is over
+        if events and not self._told_healthy:
+            # The stream is healthy: the outage is over. Only a failure, which ends the
+            # connection, can change that, so the first event of a connection says it.
+            self._told_healthy = True
+            self._policy.event_delivered()
             self._outage.healthy()
         self._events += len(events)
 
