@@ -9,6 +9,10 @@ stream's life shows), the CPU it uses (percent of one core, and per event) over 
 measuring window after a warm-up, and the delay from the server's write to the
 consumer's receipt (p50 / p99 / max) over that window.
 
+The "Trio alone" row is no SSE client but the design's own floor: a reader task per
+raw socket handing each read over a memory channel to a consumer task, with no HTTP and
+no parsing. What trio-sse costs above it is what its HTTP, SSE and session code add.
+
 With ``--pings`` (``/tick/ping``) the server writes sse-starlette's keep-alive comment
 instead of each event: idle streams kept open. No client hands a comment to its
 consumer, so CPU is reported per ping and no delay exists.
@@ -29,7 +33,8 @@ from typing import Any
 
 from benchmarks.bench_e2e import cpu_seconds, start_server
 
-CLIENTS = ("trio-sse", "trio-sse, gc paced", "aiohttp-sse-client2")
+CLIENTS = ("trio-sse", "trio-sse, gc paced", "aiohttp-sse-client2", TRIO_ALONE := "Trio alone")
+"""Report order. "Trio alone" is no SSE client: the design's own cost (see child_trio_alone)."""
 # The README's recipe for long-running processes with thousands of streams ("Thousands
 # of streams in one process"): rarer full collections, the open streams' objects frozen
 # out of their sight, and the young generations collected on a clock so that they never
@@ -68,7 +73,7 @@ class Probe:
         self.open = 0
         self.recording = False
         self.delays: list[int] = []
-        self.events = 0
+        self.events = 0  # counted only where no delay is measured ("Trio alone")
         self.collections = 0
         self.collecting_s = 0.0
         self._collection_start = 0.0
@@ -91,6 +96,7 @@ class Probe:
     ) -> dict[str, Any]:
         delays = sorted(self.delays)
         n = len(delays)
+        count = n or self.events  # "Trio alone" counts its reads, without delays
 
         def ms(q: float) -> float:
             return delays[min(n - 1, int(n * q))] / 1e6 if n else float("nan")
@@ -101,8 +107,8 @@ class Probe:
             "rss_per_stream_kib": rss / self.k / 1024,
             "rss_after_per_stream_kib": rss_after / self.k / 1024,
             "cpu_pct": 100 * cpu / window,
-            "cpu_us_per_event": cpu / n * 1e6 if n else float("nan"),
-            "events": n,
+            "cpu_us_per_event": cpu / count * 1e6 if count else float("nan"),
+            "events": count,
             "expected": self.k * window,
             "p50_ms": ms(0.5),
             "p99_ms": ms(0.99),
@@ -143,6 +149,71 @@ def child_trio_sse(url: str, k: int, window: float, pace_gc: bool = False) -> di
             if pace_gc:
                 gc.freeze()
                 nursery.start_soon(pace_the_collector)
+            await trio.sleep(WARMUP)
+            rss = rss_bytes() - rss0
+            probe.recording = True
+            cpu0 = cpu_seconds()
+            await trio.sleep(window)
+            cpu = cpu_seconds() - cpu0
+            rss_after = rss_bytes() - rss0
+            probe.recording = False
+            nursery.cancel_scope.cancel()
+        return probe.report(open_time, rss, rss_after, cpu, window)
+
+    return trio.run(main)
+
+
+def child_trio_alone(url: str, k: int, window: float) -> dict[str, Any]:
+    """What the design costs before any HTTP or SSE: per stream, a reader task that waits
+    for its socket and reads it, handing each read over a memory channel to a consumer
+    task, as a trio-sse session does. Raw sockets; the bytes are counted, never parsed,
+    so there are no delays to report and "events" counts reads."""
+    import socket
+    from urllib.parse import urlsplit
+
+    import trio
+    from trio.lowlevel import wait_readable, wait_writable
+
+    probe = Probe(k)
+    parts = urlsplit(url)
+    request = f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode()
+    address = (parts.hostname, parts.port)
+
+    async def main() -> dict[str, Any]:
+        all_open = trio.Event()
+
+        async def stream() -> None:
+            with socket.socket() as sock:
+                sock.setblocking(False)
+                try:
+                    sock.connect(address)
+                except BlockingIOError:
+                    await wait_writable(sock)
+                sock.send(request)
+                send, receive = trio.open_memory_channel[bytes](8)
+
+                async def reader() -> None:
+                    while True:
+                        await wait_readable(sock)
+                        send.send_nowait(sock.recv(65536))
+
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(reader)
+                    probe.open += 1
+                    if probe.open == k:
+                        all_open.set()
+                    while True:
+                        await receive.receive()
+                        if probe.recording:
+                            probe.events += 1
+
+        rss0 = rss_bytes()
+        start = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            for _ in range(k):
+                nursery.start_soon(stream)
+            await all_open.wait()
+            open_time = time.perf_counter() - start
             await trio.sleep(WARMUP)
             rss = rss_bytes() - rss0
             probe.recording = True
@@ -203,6 +274,8 @@ def child(client: str, url: str, k: int, window: float) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if client == "aiohttp-sse-client2":
         result = child_aiohttp(url, k, window)
+    elif client == TRIO_ALONE:
+        result = child_trio_alone(url, k, window)
     else:
         result = child_trio_sse(url, k, window, pace_gc=client == "trio-sse, gc paced")
     print(json.dumps(result))
@@ -248,7 +321,10 @@ def table(results: dict[tuple[int, str], dict[str, Any] | str], pings: bool = Fa
                 if isinstance(mine := results.get((k, ours)), dict)
             ]
             ratio = f" ({', '.join(ratios)})" if ratios else ""
-        if pings:  # one ping per stream per second; the CPU share per ping
+        if client == TRIO_ALONE:  # reads counted, not parsed: no delays
+            per_message = f"{r['cpu_pct'] * 1e4 / k:.1f}"
+            delivery = f"{r['events']:,} reads | — | — | —"
+        elif pings:  # one ping per stream per second; the CPU share per ping
             per_message = f"{r['cpu_pct'] * 1e4 / k:.1f}"
             delivery = f"{r['events']:,} | — | — | —"
         else:
