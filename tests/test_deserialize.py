@@ -8,9 +8,11 @@ import json
 import re
 import subprocess
 import sys
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
-from typing import Annotated, Any, Literal, Optional, TypedDict, Union
+from datetime import date, time
+from typing import Annotated, Any, ClassVar, Literal, Optional, TypedDict, Union
 
 import msgspec
 import pydantic
@@ -19,7 +21,7 @@ import typing_extensions
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trio_sse._deserialize import default_deserialize
+from trio_sse._deserialize import _fields_of, default_deserialize
 
 
 @dataclass(frozen=True)
@@ -483,3 +485,91 @@ def test_init_vars_in_unions_and_cached_plans() -> None:
     assert Moved in _deserialize._plans
     assert Scaled in _deserialize._plans
     assert default_deserialize(Moved | dict[str, str], '{"name": "c"}') == {"name": "c"}
+
+
+# This module's annotations are strings (``from __future__ import annotations``), which
+# Python 3.10's typing.get_type_hints refuses for an InitVar: the deserializer evaluates
+# those itself, on every version.
+
+
+@dataclass
+class Shifted(Scaled):
+    """An InitVar of the base class and one in the module's spelling."""
+
+    shift: dataclasses.InitVar[int] = 0
+
+    def __post_init__(self, scale: int, shift: int) -> None:
+        super().__post_init__(scale)
+        self.x += shift
+
+
+@dataclass
+class Dated:
+    """Fields named like the module's types, whose defaults put those names in the class
+    too: an annotation means the module's type (get_type_hints looks there first); a name
+    only the class has is found there."""
+
+    class Note(TypedDict):  # a name only the class has
+        text: str
+
+    date: date | None = None
+    time: InitVar[time | None] = None
+    count: ClassVar[int] = 0
+    notes: list[Note] = field(default_factory=list)
+
+
+def test_init_vars_of_a_base_class_and_in_the_module_spelling() -> None:
+    assert default_deserialize(Shifted, '{"x": 2, "scale": 3, "shift": 1}').x == 7
+    with pytest.raises(ValueError, match=r"at \$\.shift: expected an integer"):
+        default_deserialize(Shifted, '{"x": 2, "shift": "1"}')
+
+
+def comparable(hints: dict[str, Any]) -> dict[str, Any]:
+    """``hints`` with each InitVar (which has no ``==``) as ("InitVar", its type)."""
+    return {k: ("InitVar", v.type) if isinstance(v, InitVar) else v for k, v in hints.items()}
+
+
+def test_annotations_named_like_class_attributes_read_the_module() -> None:
+    assert comparable(_fields_of(Dated)) == {
+        "date": date | None,
+        "time": ("InitVar", time | None),
+        "count": ClassVar[int],
+        "notes": list[Dated.Note],
+    }
+
+
+needs_311 = pytest.mark.skipif(
+    sys.version_info < (3, 11),
+    reason="Python 3.10's typing.get_type_hints refuses an InitVar in a string annotation "
+    "(the tests above read these classes on every version)",
+)
+
+
+@pytest.mark.parametrize(
+    "tp",
+    [
+        Address,
+        Customer,
+        Node,
+        Basket,
+        Stamped,
+        pytest.param(Scaled, marks=needs_311),
+        pytest.param(Moved, marks=needs_311),
+        pytest.param(Shifted, marks=needs_311),
+        pytest.param(Dated, marks=needs_311),
+    ],
+)
+@pytest.mark.parametrize("extras", [False, True])
+def test_dataclass_annotations_read_as_get_type_hints_reads_them(tp: type, extras: bool) -> None:
+    expected = typing.get_type_hints(tp, include_extras=extras)
+    assert comparable(_fields_of(tp, extras=extras)) == comparable(expected)
+
+
+def test_an_annotation_that_does_not_resolve_names_the_class() -> None:
+    """Refused when the type is planned: a TypeError (the type cannot be built), not the
+    NameError of the lookup."""
+    for annotation in ["Missing", "InitVar[Missing]"]:
+        namespace = {"__module__": __name__}  # where InitVar is
+        tp = dataclasses.make_dataclass("Unresolved", [("x", annotation)], namespace=namespace)
+        with pytest.raises(TypeError, match=r"annotations of .*Unresolved.*'Missing'"):
+            default_deserialize(tp, '{"x": 1}')

@@ -364,10 +364,37 @@ def _qualifier(hint: Any) -> str | None:
 
 
 def _fields_of(tp: Any, *, extras: bool = False) -> dict[str, Any]:
+    """typing.get_type_hints(tp); a dataclass's class by class, as it does (_own_fields)."""
     try:
+        if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+            hints: dict[str, Any] = {}
+            for cls in reversed(tp.__mro__):
+                hints.update(_own_fields(cls, extras))
+            return hints
         return typing.get_type_hints(tp, include_extras=extras)
     except Exception as exc:  # NameError for an annotation that does not resolve
         raise TypeError(f"cannot read the annotations of {tp!r}: {exc}") from exc
+
+
+def _own_fields(cls: type, extras: bool) -> dict[str, Any]:
+    """The annotations ``cls`` declares itself, resolved by typing.get_type_hints with
+    the names it would use, in its order; but a string that reads as an ``InitVar[T]``
+    (``from __future__ import annotations``) is evaluated here, as Python 3.11 and later
+    do: Python 3.10's get_type_hints refuses it ("Forward references must evaluate to
+    types"), and leaves an InitVar that is no string as it is."""
+    module_names = getattr(sys.modules.get(cls.__module__), "__dict__", {})
+    class_names = dict(vars(cls))
+    annotations = inspect.get_annotations(cls)
+    for name, annotation in annotations.items():
+        if isinstance(annotation, str):
+            try:  # the module's names first, then the class's: get_type_hints' order
+                value = eval(annotation, class_names, module_names)
+            except Exception:  # get_type_hints says why, below
+                continue
+            if isinstance(value, dataclasses.InitVar):
+                annotations[name] = value
+    stand_in = type(cls.__name__, (), {"__annotations__": annotations})
+    return typing.get_type_hints(stand_in, class_names, module_names, include_extras=extras)
 
 
 def _object_fields(
