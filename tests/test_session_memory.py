@@ -90,7 +90,7 @@ def our_frames(task: trio.lowlevel.Task) -> list[str]:
     while awaited is not None:
         code = getattr(awaited, "cr_code", None) or getattr(awaited, "gi_code", None)
         if code is not None and "trio_sse" in code.co_filename:
-            names.append(code.co_qualname)
+            names.append(awaited.__qualname__)  # code.co_qualname: Python 3.11 and later
         awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
     return names
 
