@@ -310,6 +310,26 @@ def test_the_readme_commands_are_the_ones_that_run() -> None:
     assert "nox -s tests" in ci
 
 
+def test_the_tests_run_on_every_python_pyproject_claims() -> None:
+    """noxfile.py's PYTHONS, which the tests session runs on, start at requires-python's
+    minimum and skip no version; the classifiers and the README name the same ones."""
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    noxfile = (ROOT / "noxfile.py").read_text(encoding="utf-8")
+    (pythons,) = [
+        ast.literal_eval(node.value)
+        for node in ast.parse(noxfile).body
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "PYTHONS"
+    ]
+    assert "@nox.session(python=PYTHONS)\ndef tests(" in noxfile
+    (minimum,) = re.findall(r'^requires-python = ">=(3\.\d+)"$', pyproject, re.MULTILINE)
+    assert pythons[0] == minimum
+    minors = [int(version.removeprefix("3.")) for version in pythons]
+    assert minors == list(range(minors[0], minors[-1] + 1))
+    assert re.findall(r'"Programming Language :: Python :: (3\.\d+)"', pyproject) == pythons
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert f"Python {', '.join(pythons[:-1])} and {pythons[-1]} that nox finds" in readme
+
+
 async def test_a_program_that_never_runs_main_is_an_error() -> None:
     with pytest.raises(AssertionError, match=r"never trio\.run"):
         await run_block("async def main():\n    pass\n", "README.md", {})
