@@ -415,6 +415,32 @@ async def test_exit_code_proxy_failed(server: SSETestServer) -> None:
     assert "proxy" in one_line(result.stderr)
 
 
+@pytest.mark.parametrize(
+    ("status", "proxy_status", "code"),
+    [
+        (502, '"gw.example"; error=destination_unavailable', EXIT_PROXY),  # the proxy's own
+        (502, '"gw.example"; error=http_protocol_error; received-status=502', EXIT_RESPONSE),
+        (502, None, EXIT_RESPONSE),  # nothing says who made it: the server's, as it came
+        (200, '"gw.example"; error=destination_unavailable', EXIT_RESPONSE),  # not a refusal
+    ],
+)
+async def test_exit_code_of_a_refusal_a_proxy_says_it_made(
+    server: SSETestServer, status: int, proxy_status: str | None, code: int
+) -> None:
+    """A forwarding proxy that cannot reach the server answers 502 itself; with a
+    Proxy-Status error (RFC 9209) that is the proxy failing, 7, not the server, 5. A
+    200 that is not an event stream is the server's answer, whatever the header says."""
+    headers = [("Content-Type", "text/html")]
+    headers += [("Proxy-Status", proxy_status)] if proxy_status else []
+    server.script(
+        ScriptedResponse(status=status, headers=headers, body=b"<p>no", framing="content-length")
+    )
+    result = await cli("stream", server.url)
+    assert result.returncode == code, result.stderr
+    said_proxy = "proxy 'gw.example' answered 502" in one_line(result.stderr)
+    assert said_proxy == (code == EXIT_PROXY)
+
+
 async def test_exit_code_usage() -> None:
     """A bad command line: one line naming the problem, exit 2, nothing connects."""
     result = await cli("stream", "http://127.0.0.1:1/", "-H", "no colon")

@@ -32,6 +32,7 @@ from ._exceptions import (
     SSEResponseError,
     SSETimeoutError,
 )
+from ._judge import proxy_refusal
 from ._response import SSEResponse
 from ._retry import ConnectionFailure
 from ._session import SessionOptions, SSESession
@@ -64,7 +65,8 @@ exit codes:
   4    timed out (--connect-timeout, --read-timeout)
   5    the server refused: a status other than 200, or not text/event-stream
   6    the server broke the protocol (malformed HTTP, an event over the size limit)
-  7    the proxy failed or refused
+  7    the proxy failed or refused (also a refusal that a forwarding proxy says it
+       made itself, in a Proxy-Status header: it could not reach the server)
   130  interrupted (Ctrl-C)
 
 --format json prints one object per line: {"event", "data", "id", "retry", "comments"};
@@ -420,6 +422,8 @@ async def _demo(pause: float) -> None:
 
 
 def _exit_code(exc: SSEError) -> int:
+    if isinstance(exc, SSEResponseError) and proxy_refusal(exc.response) is not None:
+        return EXIT_PROXY  # a forwarding proxy says it made this refusal itself
     for error_type, code in _EXIT_CODES:
         if isinstance(exc, error_type):
             return code

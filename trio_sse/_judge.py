@@ -85,20 +85,21 @@ def _answered(response: SSEResponse, expected: str = "") -> str:
     """Who refused: the server (then ``expected``), unless a proxy says that it made
     this answer itself: a forwarding proxy's own 502/503/504 is not the server's."""
     status = _status_text(response)
-    said = _proxy_error(response) if response.status_code >= 400 else None
+    said = proxy_refusal(response)
     if said is None:
         return f"server answered {status}{expected}"
     proxy, error = said
     return f"proxy {proxy!r} answered {status} itself (Proxy-Status error={error}), not the server"
 
 
-def _proxy_error(response: SSEResponse) -> tuple[str, str] | None:
-    """(proxy, error type) when the intermediary nearest us says it made this answer
-    (RFC 9209): the last Proxy-Status member has an ``error``, and no ``received-status``
-    equal to the answer's (which would say it only relayed the server's). Without the
-    header, a proxy's own 502 cannot be told from the server's: nothing is guessed."""
+def proxy_refusal(response: SSEResponse) -> tuple[str, str] | None:
+    """(proxy, error type) when the intermediary nearest us says it made this refusal
+    (RFC 9209): a status of 400 or more, the last Proxy-Status member has an ``error``,
+    and no ``received-status`` equal to the answer's (which would say it only relayed the
+    server's). Without the header, a proxy's own 502 cannot be told from the server's:
+    nothing is guessed."""
     value = response.headers.get("proxy-status")
-    if not value:
+    if not value or response.status_code < 400:
         return None
     name, *parameters = _split_outside_quotes(_split_outside_quotes(value, ",")[-1], ";")
     found = {
