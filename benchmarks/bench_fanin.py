@@ -29,6 +29,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from benchmarks.bench_e2e import cpu_seconds, start_server
@@ -91,6 +92,21 @@ class Probe:
             assert data is not None  # None only for comment or retry events
             self.delays.append(time.monotonic_ns() - int(data))
 
+    async def measure(
+        self, sleep: Callable[[float], Awaitable[object]], window: float, rss0: int
+    ) -> tuple[int, int, float]:
+        """After the warm-up, record ``window`` seconds (with either event loop's
+        ``sleep``): RSS added since ``rss0`` before and after, and the CPU used."""
+        await sleep(WARMUP)
+        rss = rss_bytes() - rss0
+        self.recording = True
+        cpu0 = cpu_seconds()
+        await sleep(window)
+        cpu = cpu_seconds() - cpu0
+        rss_after = rss_bytes() - rss0
+        self.recording = False
+        return rss, rss_after, cpu
+
     def report(
         self, open_time: float, rss: int, rss_after: int, cpu: float, window: float
     ) -> dict[str, Any]:
@@ -118,6 +134,39 @@ class Probe:
         }
 
 
+async def measure_trio_streams(
+    probe: Probe,
+    window: float,
+    stream: Callable[[Callable[[], None]], Awaitable[None]],
+    pace_gc: bool = False,
+) -> dict[str, Any]:
+    """The Trio children's measurement: run ``probe.k`` copies of ``stream`` (each calls
+    the function it is given once its stream is open), wait for all to open, warm up,
+    then measure a window of ``window`` seconds."""
+    import trio
+
+    all_open = trio.Event()
+
+    def opened() -> None:
+        probe.open += 1
+        if probe.open == probe.k:
+            all_open.set()
+
+    rss0 = rss_bytes()
+    start = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for _ in range(probe.k):
+            nursery.start_soon(stream, opened)
+        await all_open.wait()
+        open_time = time.perf_counter() - start
+        if pace_gc:
+            gc.freeze()
+            nursery.start_soon(pace_the_collector)
+        rss, rss_after, cpu = await probe.measure(trio.sleep, window, rss0)
+        nursery.cancel_scope.cancel()
+    return probe.report(open_time, rss, rss_after, cpu, window)
+
+
 def child_trio_sse(url: str, k: int, window: float, pace_gc: bool = False) -> dict[str, Any]:
     import trio
 
@@ -128,37 +177,15 @@ def child_trio_sse(url: str, k: int, window: float, pace_gc: bool = False) -> di
         gc.set_threshold(*GC_THRESHOLDS)
 
     async def main() -> dict[str, Any]:
-        all_open = trio.Event()
         client = trio_sse.SSEClient(connect_timeout=120.0)
 
-        async def stream() -> None:
+        async def stream(opened: Callable[[], None]) -> None:
             async with client.sse(url) as events:
-                probe.open += 1
-                if probe.open == k:
-                    all_open.set()
+                opened()
                 async for event in events:
                     probe.received(event.data)
 
-        rss0 = rss_bytes()
-        start = time.perf_counter()
-        async with trio.open_nursery() as nursery:
-            for _ in range(k):
-                nursery.start_soon(stream)
-            await all_open.wait()
-            open_time = time.perf_counter() - start
-            if pace_gc:
-                gc.freeze()
-                nursery.start_soon(pace_the_collector)
-            await trio.sleep(WARMUP)
-            rss = rss_bytes() - rss0
-            probe.recording = True
-            cpu0 = cpu_seconds()
-            await trio.sleep(window)
-            cpu = cpu_seconds() - cpu0
-            rss_after = rss_bytes() - rss0
-            probe.recording = False
-            nursery.cancel_scope.cancel()
-        return probe.report(open_time, rss, rss_after, cpu, window)
+        return await measure_trio_streams(probe, window, stream, pace_gc)
 
     return trio.run(main)
 
@@ -179,53 +206,30 @@ def child_trio_alone(url: str, k: int, window: float) -> dict[str, Any]:
     request = f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode()
     address = (parts.hostname, parts.port)
 
-    async def main() -> dict[str, Any]:
-        all_open = trio.Event()
+    async def stream(opened: Callable[[], None]) -> None:
+        with socket.socket() as sock:
+            sock.setblocking(False)
+            try:
+                sock.connect(address)
+            except BlockingIOError:
+                await wait_writable(sock)
+            sock.send(request)
+            send, receive = trio.open_memory_channel[bytes](8)
 
-        async def stream() -> None:
-            with socket.socket() as sock:
-                sock.setblocking(False)
-                try:
-                    sock.connect(address)
-                except BlockingIOError:
-                    await wait_writable(sock)
-                sock.send(request)
-                send, receive = trio.open_memory_channel[bytes](8)
+            async def reader() -> None:
+                while True:
+                    await wait_readable(sock)
+                    send.send_nowait(sock.recv(65536))
 
-                async def reader() -> None:
-                    while True:
-                        await wait_readable(sock)
-                        send.send_nowait(sock.recv(65536))
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(reader)
+                opened()
+                while True:
+                    await receive.receive()
+                    if probe.recording:
+                        probe.events += 1
 
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(reader)
-                    probe.open += 1
-                    if probe.open == k:
-                        all_open.set()
-                    while True:
-                        await receive.receive()
-                        if probe.recording:
-                            probe.events += 1
-
-        rss0 = rss_bytes()
-        start = time.perf_counter()
-        async with trio.open_nursery() as nursery:
-            for _ in range(k):
-                nursery.start_soon(stream)
-            await all_open.wait()
-            open_time = time.perf_counter() - start
-            await trio.sleep(WARMUP)
-            rss = rss_bytes() - rss0
-            probe.recording = True
-            cpu0 = cpu_seconds()
-            await trio.sleep(window)
-            cpu = cpu_seconds() - cpu0
-            rss_after = rss_bytes() - rss0
-            probe.recording = False
-            nursery.cancel_scope.cancel()
-        return probe.report(open_time, rss, rss_after, cpu, window)
-
-    return trio.run(main)
+    return trio.run(measure_trio_streams, probe, window, stream)
 
 
 def child_aiohttp(url: str, k: int, window: float) -> dict[str, Any]:
@@ -253,14 +257,7 @@ def child_aiohttp(url: str, k: int, window: float) -> dict[str, Any]:
             tasks = [asyncio.create_task(stream()) for _ in range(k)]
             await all_open.wait()
             open_time = time.perf_counter() - start
-            await asyncio.sleep(WARMUP)
-            rss = rss_bytes() - rss0
-            probe.recording = True
-            cpu0 = cpu_seconds()
-            await asyncio.sleep(window)
-            cpu = cpu_seconds() - cpu0
-            rss_after = rss_bytes() - rss0
-            probe.recording = False
+            rss, rss_after, cpu = await probe.measure(asyncio.sleep, window, rss0)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
