@@ -24,7 +24,7 @@ import resource
 import sys
 import time
 
-from benchmarks.e2e_workloads import Framing, body_for
+from benchmarks.e2e_workloads import FRAMINGS, Framing, body_for
 
 WRITE_SIZE = 256 * 1024
 TICK_SLOTS = 100  # the second is cut into this many slots; each stream ticks in one
@@ -97,12 +97,19 @@ class _Ticker:
 _ticker = _Ticker()
 
 
+def _framing(name: str) -> Framing | None:
+    """The framing a /bulk path names, or None (a 404) for one it does not."""
+    for framing in FRAMINGS:
+        if framing == name:
+            return framing
+    return None
+
+
 async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         head = await reader.readuntil(b"\r\n\r\n")
         parts = head.split(b" ", 2)[1].decode().strip("/").split("/")
-        if parts[0] == "bulk":
-            framing: Framing = parts[2]  # type: ignore[assignment]
+        if parts[0] == "bulk" and (framing := _framing(parts[2])) is not None:
             view = memoryview(bulk_response(parts[1], framing, int(parts[3])))
             for i in range(0, len(view), WRITE_SIZE):
                 writer.write(view[i : i + WRITE_SIZE])
