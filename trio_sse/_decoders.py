@@ -70,6 +70,10 @@ class IdentityDecoder:
         if data:
             self._chunks.append(data)
 
+    def drained(self) -> bool:
+        """Nothing fed is left to read."""
+        return not self._chunks
+
     def read(self, limit: int) -> bytes:
         chunks = self._chunks
         if not chunks:

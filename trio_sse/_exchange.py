@@ -89,8 +89,8 @@ class HTTPExchange:
         self._framing: BodyFraming = LengthFraming(0)  # replaced once the head is read
         self._decoder: Decoder = IdentityDecoder()
         # The body has no Content-Encoding and its decoder holds nothing: next_body can
-        # read the framing directly. Cleared for good once a limited read may leave
-        # bytes in the decoder (read_error_body).
+        # read the framing directly. Set by next_body once the decoder is empty; cleared
+        # by a limited read that may leave bytes there (read_error_body).
         self._unencoded = False
         self._identity_limit = BODY_CHUNK_LIMIT  # an identity body's bound: per read
         self._error_body = bytearray()
@@ -204,7 +204,6 @@ class HTTPExchange:
         """From here on h11 reads nothing: the body is ours, starting with its leftovers."""
         self._head = self._unreturned_head = head
         self._decoder = make_decoder(head.headers)
-        self._unencoded = type(self._decoder) is IdentityDecoder
         self._framing = framing_for(self.request.method, head.status_code, head.headers)
         self._framing.feed(self._h11().trailing_data[0])
         self._conn = None
@@ -297,7 +296,15 @@ class HTTPExchange:
             return self._read_unencoded()
         decoder = self._decoder
         if type(decoder) is IdentityDecoder:
-            return self._read_body(self._identity_limit)
+            body = self._read_body(self._identity_limit)
+            # A limit may have left bytes in the decoder (next_body before next_head,
+            # with a big first read; read_error_body): read it until it is empty. The
+            # head may just have been read, replacing the decoder: ask the current one.
+            decoder = self._decoder
+            self._unencoded = (
+                self._phase is Phase.BODY and type(decoder) is IdentityDecoder and decoder.drained()
+            )
+            return body
         if isinstance(decoder, UnsupportedDecoder):
             # Not sticky: read_error_body still returns such a body as it came.
             raise SSEProtocolError(f"unsupported Content-Encoding {decoder.name!r}")
