@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
@@ -573,3 +574,41 @@ def test_an_annotation_that_does_not_resolve_names_the_class() -> None:
         tp = dataclasses.make_dataclass("Unresolved", [("x", annotation)], namespace=namespace)
         with pytest.raises(TypeError, match=r"annotations of .*Unresolved.*'Missing'"):
             default_deserialize(tp, '{"x": 1}')
+
+
+GENERIC_MODULE = """
+from __future__ import annotations
+
+from dataclasses import InitVar, dataclass, field
+from typing import ClassVar, TypeVar
+
+T = TypeVar("T")  # the module's T: the classes' own T must win over it
+
+
+@dataclass
+class Box[T]:
+    value: int
+    cache: T | None = field(default=None, init=False)
+
+
+@dataclass
+class Registry[T]:
+    value: int
+    scale: InitVar[int | None] = None
+    known: ClassVar[dict[str, T]] = {}
+"""
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="class Box[T] is Python 3.12 syntax")
+def test_generic_dataclasses_with_string_annotations(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PEP 695 generic dataclass's annotations name its own type parameters, which are
+    not module names: they still resolve (a regression of the 3.10 InitVar fix)."""
+    module = types.ModuleType("generic_models")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    exec(compile(GENERIC_MODULE, "generic_models.py", "exec"), module.__dict__)
+    (own_t,) = module.Box.__type_params__
+    assert _fields_of(module.Box)["cache"] == own_t | None  # the class's T, not the module's
+    box = default_deserialize(module.Box, '{"value": 1}')
+    assert (box.value, box.cache) == (1, None)
+    registry = default_deserialize(module.Registry, '{"value": 2, "scale": 3}')
+    assert registry.value == 2

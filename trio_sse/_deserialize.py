@@ -383,6 +383,12 @@ def _own_fields(cls: type, extras: bool) -> dict[str, Any]:
     do: Python 3.10's get_type_hints refuses it ("Forward references must evaluate to
     types"), and leaves an InitVar that is no string as it is."""
     module_names = getattr(sys.modules.get(cls.__module__), "__dict__", {})
+    # A generic class's own type parameters (``class Box[T]``, Python 3.12+) shadow the
+    # module's names, as in the class body; get_type_hints reads them off the class,
+    # which the stand-in below is not.
+    type_params = getattr(cls, "__type_params__", ())
+    if type_params:
+        module_names = {**module_names, **{param.__name__: param for param in type_params}}
     class_names = dict(vars(cls))
     annotations = inspect.get_annotations(cls)
     for name, annotation in annotations.items():
