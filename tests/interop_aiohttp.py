@@ -11,12 +11,15 @@ disables compression for that reason), so compressed streams are finite here.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import socket
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 from aiohttp import web
-from aiohttp_sse import EventSourceResponse, sse_response
+from aiohttp_sse import EventSourceResponse
 
 from tests import interop_contract as contract  # the scenarios both servers serve
 
@@ -25,6 +28,42 @@ __all__ = ["app", "main"]
 NO_PING = 3600.0  # seconds: aiohttp-sse's pinger kept out of the way where a test wants no pings
 
 _LOG = contract.RequestLog(asyncio.Event)  # per-key request logs (tests/interop_contract.py)
+
+
+# aiohttp-sse 3 (Python 3.11 on) takes the ping interval and allow_all_methods as
+# keywords; 2.2, which the test extra installs on Python 3.10, takes neither: it allows
+# every method, and its pinger reads the interval from an attribute.
+_TAKES_KEYWORDS = "ping_interval" in inspect.signature(EventSourceResponse).parameters
+
+R = TypeVar("R", bound=EventSourceResponse)
+
+
+def configured(
+    response_class: type[R],
+    *,
+    ping_interval: float = NO_PING,
+    allow_all_methods: bool = False,
+    **kwargs: Any,
+) -> R:
+    """``response_class(**kwargs)`` with this ping interval, on either aiohttp-sse."""
+    if _TAKES_KEYWORDS:
+        kwargs |= {"ping_interval": ping_interval, "allow_all_methods": allow_all_methods}
+        return response_class(**kwargs)
+    response = response_class(**kwargs)
+    response._ping_interval = ping_interval  # aiohttp-sse 2.2's own, read by its pinger
+    return response
+
+
+@asynccontextmanager
+async def streaming(
+    request: web.Request, response: EventSourceResponse | None = None
+) -> AsyncIterator[EventSourceResponse]:
+    """aiohttp-sse's ``sse_response`` (by default without pings): the response
+    prepared, and on leaving, its streaming stopped."""
+    response = response or configured(EventSourceResponse)
+    await response.prepare(request)
+    async with response:
+        yield response
 
 
 class CountingPings(EventSourceResponse):
@@ -62,22 +101,21 @@ async def _send_events(request: web.Request, resp: EventSourceResponse, typed: b
 
 async def events(request: web.Request) -> web.StreamResponse:
     sep = contract.SEPARATORS[request.query.get("sep", "crlf")]
-    async with sse_response(request, ping_interval=NO_PING, sep=sep) as resp:
+    async with streaming(request, configured(EventSourceResponse, sep=sep)) as resp:
         await _send_events(request, resp, typed=False)
     return resp
 
 
 async def typed_events(request: web.Request) -> web.StreamResponse:
-    async with sse_response(request, ping_interval=NO_PING) as resp:
+    async with streaming(request) as resp:
         await _send_events(request, resp, typed=True)
     return resp
 
 
 async def _gz(request: web.Request, typed: bool) -> web.StreamResponse:
-    resp = CompressedEventSource(ping_interval=NO_PING)
+    resp = configured(CompressedEventSource)
     resp.enable_compression()  # the coding Accept-Encoding asks for, identity if none
-    await resp.prepare(request)
-    async with resp:
+    async with streaming(request, resp):
         await _send_events(request, resp, typed=typed)
     return resp
 
@@ -92,7 +130,7 @@ async def gz_typed_events(request: web.Request) -> web.StreamResponse:
 
 async def retry(request: web.Request) -> web.StreamResponse:
     ms = int(request.query.get("ms", 1234))
-    async with sse_response(request, ping_interval=NO_PING) as resp:
+    async with streaming(request) as resp:
         await resp.write(f"retry: {ms}\r\n\r\n".encode())  # aiohttp-sse has no retry-only block
         await resp.send("after retry", id="r1")
     return resp
@@ -101,9 +139,8 @@ async def retry(request: web.Request) -> web.StreamResponse:
 async def ping(request: web.Request) -> web.StreamResponse:
     count = int(request.query.get("count", 3))
     interval = float(request.query.get("interval", 0.02))
-    resp = CountingPings(count, ping_interval=interval)
-    await resp.prepare(request)
-    async with resp:
+    resp = configured(CountingPings, ping_interval=interval, count=count)
+    async with streaming(request, resp):
         await resp.send("before", id="p1")
         await resp.enough.wait()
         await resp.send("after", id="p2")
@@ -117,15 +154,14 @@ async def resume(request: web.Request) -> web.StreamResponse:
     retry_ms = request.query.get("retry")
     drop = request.query.get("drop") == "1"
     body = await request.json() if request.method == "POST" else None
-    resp = EventSourceResponse(ping_interval=NO_PING, allow_all_methods=True)
+    resp = configured(EventSourceResponse, allow_all_methods=True)
     last_id = request.headers.get(resp.DEFAULT_LAST_EVENT_HEADER)
     entry = {"method": request.method, "last_event_id": last_id, "body": body}
     _LOG.record(key, entry | {name: request.headers.get(name) for name in contract.LOGGED_HEADERS})
     start = int(last_id) + 1 if last_id else 1
     if start > total:
         return web.Response(status=204)
-    await resp.prepare(request)
-    async with resp:
+    async with streaming(request, resp):
         for i in range(start, min(start + per, total + 1)):
             seen = {"i": i, "last_event_id": resp.last_event_id, "method": request.method}
             data = json.dumps(seen | {"echo": body}, ensure_ascii=False)
@@ -143,7 +179,7 @@ async def endless(request: web.Request) -> web.StreamResponse:
     _LOG.record(key, {"event": "connected"})
     i = 0
     try:
-        async with sse_response(request, ping_interval=NO_PING) as resp:
+        async with streaming(request) as resp:
             while True:
                 i += 1
                 await resp.send(f"endless {i}", id=str(i))
@@ -158,9 +194,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
     prompt = payload["prompt"]
     words = contract.CHAT_WORDS[: payload.get("max_tokens", len(contract.CHAT_WORDS))]
     content_type = request.headers.get("content-type")
-    resp = EventSourceResponse(ping_interval=NO_PING, allow_all_methods=True)
-    await resp.prepare(request)
-    async with resp:
+    resp = configured(EventSourceResponse, allow_all_methods=True)
+    async with streaming(request, resp):
         for index, word in enumerate(words):
             chunk = {"index": index, "delta": word, "prompt": prompt}
             await resp.send(json.dumps(chunk), id=f"tok-{index}", event="token")
@@ -176,7 +211,7 @@ async def flaky(request: web.Request) -> web.StreamResponse:
     log = _LOG.record(key, {"method": request.method})
     if len(log) <= failures:
         return web.Response(text="try again", status=status, headers={"Retry-After": "0"})
-    async with sse_response(request, ping_interval=NO_PING) as resp:
+    async with streaming(request) as resp:
         await resp.send("recovered", id="f1")
     return resp
 
@@ -186,7 +221,7 @@ async def log(request: web.Request) -> web.StreamResponse:
     key = request.query["key"]
     wanted = int(request.query.get("min", 0))
     entries = await _LOG.at_least(key, wanted)
-    async with sse_response(request, ping_interval=NO_PING) as resp:
+    async with streaming(request) as resp:
         await resp.send(json.dumps(entries), event="log")
     return resp
 

@@ -6,8 +6,8 @@ is the endpoints they all serve):
 - ``uvicorn``: the sse-starlette app of tests/interop_apps.py on uvicorn (asyncio, h11),
   in a subprocess started once per module
 - ``hypercorn``: the same app on hypercorn, in-process under this test's trio loop
-- ``aiohttp``: aiohttp with aiohttp-sse (tests/interop_aiohttp.py), in a subprocess;
-  skipped on Python 3.10, where aiohttp-sse 3 does not install
+- ``aiohttp``: aiohttp with aiohttp-sse (tests/interop_aiohttp.py), in a subprocess
+  (aiohttp-sse 3, or 2.2 on Python 3.10, where 3 does not install)
 - ``node``: a plain Node.js ``http`` server (tests/interop_node.js, no npm packages, LF
   lines, zlib compression flushed per event), in a subprocess. Node.js must be installed:
   its fixture fails, never skips, when ``node`` is missing.
@@ -130,15 +130,8 @@ def uvicorn_url() -> Iterator[str]:
         yield url
 
 
-# aiohttp-sse 3 needs Python 3.11: the test extra installs it from there on, where a
-# missing aiohttp-sse fails the aiohttp runs rather than skip them.
-AIOHTTP_SSE_INSTALLS = sys.version_info >= (3, 11)
-
-
 @pytest.fixture(scope="module")
 def aiohttp_url() -> Iterator[str]:
-    if not AIOHTTP_SSE_INSTALLS:
-        pytest.skip("aiohttp-sse 3 needs Python 3.11: the test extra installs it from 3.11 on")
     with serve_subprocess([sys.executable, "-m", "tests.interop_aiohttp"], "aiohttp") as url:
         yield url
 
