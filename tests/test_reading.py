@@ -81,6 +81,23 @@ async def test_tls_and_other_streams_keep_their_own_receive_some(
     assert isinstance(reader_for(memory), StreamReader)
 
 
+async def test_a_stream_readers_read_is_handed_over_once() -> None:
+    """``wait`` reads through the stream's receive_some; ``read`` hands that over once
+    and keeps nothing (a parked TLS stream holds no copy of its last read)."""
+    client, server = trio.testing.memory_stream_pair()
+    reader = reader_for(client)
+    assert isinstance(reader, StreamReader)
+    await server.send_all(b"data: 1\n\n")
+    with trio.testing.assert_checkpoints():
+        await reader.wait()
+    assert reader.read() == b"data: 1\n\n"
+    assert reader.read() is None  # nothing new: the caller must wait again
+    await server.send_all(b"data: 2\n\n")
+    await server.send_eof()
+    assert await reader.receive() == b"data: 2\n\n"
+    assert await reader.receive() == b""
+
+
 async def test_reads_every_byte_in_order_then_eof(
     sockets: tuple[SocketReader, trio.SocketStream],
 ) -> None:

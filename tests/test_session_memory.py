@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import gc
 import weakref
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,8 +16,9 @@ import trio.testing
 
 from trio_sse import SSEClient, SSESession
 from trio_sse._client import _Opening
+from trio_sse._exchange import HTTPExchange
 from trio_sse._handoff import EventHandoff
-from trio_sse.testing import RecordedRequest, ScriptedResponse, SSETestServer
+from trio_sse.testing import BodyItem, RecordedRequest, ScriptedResponse, SSETestServer
 
 
 class TaskStatusProbe(trio.TaskStatus[SSESession[Any]]):
@@ -119,7 +121,6 @@ async def test_what_a_parked_reader_and_consumer_hold(
         assert our_frames(reader) == [
             "SSESession.run",
             "SSESession._run_connection",
-            "SocketReader.receive",
         ]
         assert our_frames(consumer_task[0]) == ["EventHandoff.get"]
         nursery.cancel_scope.cancel()
@@ -237,3 +238,34 @@ async def test_a_read_whose_events_fit_is_delivered_without_a_coroutine(
     monkeypatch.setattr(SSESession, "_deliver", no_coroutine_expected)
     async with SSEClient().sse(server.url) as session:
         assert [event.data async for event in session] == ["0", "1", "2", "3", "4"]
+
+
+async def test_a_read_of_one_whole_chunk_asks_the_exchange_once(
+    server: SSETestServer, monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
+    # An idle stream's event is one chunk in one read: once next_body has returned it,
+    # the exchange says it is starved and the reader goes back to the socket, without
+    # the call that would only return b"" (a few calls per event at 10,000 streams).
+    async def a_tick_a_second() -> AsyncIterator[BodyItem]:
+        for n in range(5):
+            await trio.sleep(1)  # each event its own read
+            yield f"data: {n}\n\n"
+
+    server.script(ScriptedResponse(body=a_tick_a_second, end="hang"))
+    returned: list[bytes] = []
+    next_body = HTTPExchange.next_body
+
+    def counted(exchange: HTTPExchange) -> bytes:
+        returned.append(next_body(exchange))
+        return returned[-1]
+
+    monkeypatch.setattr(HTTPExchange, "next_body", counted)
+    async with SSEClient().sse(server.url) as session:
+        got = []
+        async for event in session:
+            got.append(event.data)
+            if len(got) == 5:
+                break
+    assert got == ["0", "1", "2", "3", "4"]
+    first = next(i for i, body in enumerate(returned) if body)
+    assert returned[first:] == [b"data: %d\n\n" % n for n in range(5)]

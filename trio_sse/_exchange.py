@@ -93,6 +93,10 @@ class HTTPExchange:
         # by a limited read that may leave bytes there (read_error_body).
         self._unencoded = False
         self._identity_limit = BODY_CHUNK_LIMIT  # an identity body's bound: per read
+        #: True when ``next_body`` just returned body bytes and would now return b"" (the
+        #: body not complete) until the next ``feed``: a reader may go straight back to
+        #: the network. False whenever that is not known, so it is only ever a shortcut.
+        self.starved = False
         self._error_body = bytearray()
         self._keep_body = True  # until stream_accepted(): the body may be a refusal's
         head = build_request_head(request, last_event_id)
@@ -123,6 +127,7 @@ class HTTPExchange:
 
     def feed(self, data: bytes) -> None:
         """Bytes from the socket; b"" means the peer closed. Nothing can follow EOF."""
+        self.starved = False
         if self._peer_closed:
             return
         if not data:
@@ -270,6 +275,7 @@ class HTTPExchange:
         if data:
             if self._keep_body:
                 self._remember(data)
+            self.starved = self._framing.starved()
             return data
         if self._framing.done:
             self._phase = Phase.COMPLETE  # an unencoded body is never cut mid-coding

@@ -75,6 +75,11 @@ class _Framing:
         """The peer closed the connection."""
         self._eof = True
 
+    def starved(self) -> bool:
+        """``read`` can return nothing new until more input: no bytes kept, no EOF,
+        no deferred error, and the body's end not seen."""
+        return not (self._buf or self._eof or self.done or self._error is not None)
+
     def _finish(self) -> None:
         self.done = True
         self._buf = b""

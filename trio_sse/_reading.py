@@ -1,4 +1,4 @@
-"""How the session reads a connection: one ``receive()`` per network read.
+"""How the session reads a connection: one ``recv`` per network read.
 
 With thousands of mostly idle streams, each event is its own read, and a read costs
 more in what it allocates while it waits than in what it copies: every object a parked
@@ -11,17 +11,17 @@ fan-in case) :class:`SocketReader` waits on the file descriptor itself and calls
 ``recv`` once it is readable: half the ``recv`` calls (two syscalls per event, not
 three) and fewer objects per event. Anything
 else (TLS, a user's transport, an in-memory stream) goes through the stream's own
-``receive_some`` (:class:`StreamReader`).
+``receive_some`` (:class:`StreamReader`). The session's read loop awaits the
+reader's ``wait()`` itself, which is trio's own wait: no frame of ours in between.
 """
 
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable
 
 import trio
-from trio.lowlevel import cancel_shielded_checkpoint, checkpoint_if_cancelled, wait_readable
+from trio.lowlevel import checkpoint, wait_readable
 
 __all__ = ["RECEIVE_SIZE", "ByteReader", "SocketReader", "StreamReader", "reader_for"]
 
@@ -31,33 +31,61 @@ __all__ = ["RECEIVE_SIZE", "ByteReader", "SocketReader", "StreamReader", "reader
 RECEIVE_SIZE = 64 * 1024
 
 
-class ByteReader(Protocol):
-    """Reads one connection's bytes. ``receive`` is a checkpoint, returns b"" at EOF,
-    and raises OSError or trio.BrokenResourceError when the connection breaks."""
+class ByteReader:
+    """Reads one connection's bytes, in two steps so that a caller can park in the
+    transport's own wait: ``wait()`` is a checkpoint after which ``read()`` returns
+    bytes (b"" at EOF) or None (nothing yet: wait again). ``wait()`` returns the
+    transport's awaitable rather than being a coroutine of its own, so each of
+    thousands of idle streams holds one frame less while it waits. Both raise OSError
+    or trio.BrokenResourceError when the connection breaks."""
 
-    async def receive(self) -> bytes: ...
+    __slots__ = ()
+
+    def wait(self) -> Awaitable[object]:
+        raise NotImplementedError
+
+    def read(self) -> bytes | None:
+        raise NotImplementedError
+
+    async def receive(self) -> bytes:
+        """The next read's bytes (b"" at EOF): ``wait`` and ``read`` until there are some."""
+        while True:
+            await self.wait()
+            data = self.read()
+            if data is not None:
+                return data
 
 
-class StreamReader:
-    """Any ``trio.abc.Stream``, read through its own ``receive_some``."""
+class StreamReader(ByteReader):
+    """Any ``trio.abc.Stream``, read through its own ``receive_some``: ``wait`` reads,
+    ``read`` hands over what it read."""
 
-    __slots__ = ("_stream",)
+    __slots__ = ("_data", "_stream")
 
     def __init__(self, stream: trio.abc.Stream) -> None:
         self._stream = stream
+        self._data: bytes | None = None
 
-    async def receive(self) -> bytes:
-        return bytes(await self._stream.receive_some(RECEIVE_SIZE))
+    def wait(self) -> Awaitable[object]:
+        return self._receive_some()
+
+    async def _receive_some(self) -> None:
+        self._data = bytes(await self._stream.receive_some(RECEIVE_SIZE))
+
+    def read(self) -> bytes | None:
+        data, self._data = self._data, None
+        return data
 
 
-class SocketReader:
+class SocketReader(ByteReader):
     """A non-blocking stdlib socket, read without trio's wrappers.
 
     It guesses whether data is waiting from the last read: a full buffer says more is
-    queued, so it reads at once (after a cancel check, with a schedule point after, as
-    trio's own sockets do); a short one says the socket is drained, so it waits for
-    the kernel to report it readable before it calls ``recv``. A wrong guess costs one
-    EAGAIN or one pass through the scheduler, never a lost byte.
+    queued, so ``wait`` is a plain checkpoint and the read comes at once; a short one
+    says the socket is drained, so ``wait`` waits for the kernel to report it readable
+    and ``read`` then calls ``recv`` once. A wrong guess costs one EAGAIN (``read``
+    returns None) or one pass through the scheduler, never a lost byte: nothing is
+    read until the checkpoint is over, so a cancellation there loses nothing.
     """
 
     __slots__ = ("_expect_data", "_fd", "_recv")
@@ -67,28 +95,20 @@ class SocketReader:
         self._recv: Callable[[int], bytes] = sock.recv  # recv(size) is all it calls
         self._expect_data = True  # nothing known yet: one try costs at most an EAGAIN
 
-    async def receive(self) -> bytes:
+    def wait(self) -> Awaitable[object]:
+        # Returned, not awaited here: the caller awaits trio's coroutine directly.
         if self._expect_data:
-            await checkpoint_if_cancelled()
-            try:
-                data = self._recv(RECEIVE_SIZE)
-            except BlockingIOError:
-                pass
-            except OSError:
-                await cancel_shielded_checkpoint()  # a failed read yields too, as trio's
-                raise
-            else:
-                await cancel_shielded_checkpoint()  # the bytes are read: never lose them
-                self._expect_data = len(data) == RECEIVE_SIZE
-                return data
-        while True:
-            await wait_readable(self._fd)  # the checkpoint: cancellation loses nothing
-            try:
-                data = self._recv(RECEIVE_SIZE)
-            except BlockingIOError:  # woken without data (it happens): wait again
-                continue
-            self._expect_data = len(data) == RECEIVE_SIZE
-            return data
+            return checkpoint()  # noqa: ASYNC105
+        return wait_readable(self._fd)  # noqa: ASYNC105
+
+    def read(self) -> bytes | None:
+        try:
+            data = self._recv(RECEIVE_SIZE)
+        except BlockingIOError:  # a wrong guess, or woken without data (it happens)
+            self._expect_data = False
+            return None
+        self._expect_data = len(data) == RECEIVE_SIZE
+        return data
 
 
 def reader_for(stream: trio.abc.Stream) -> ByteReader:

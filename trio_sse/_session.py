@@ -513,11 +513,14 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                             if events and not self._deliver_now(events):
                                 await self._deliver(events, on_block)
                             del events  # not held while the next read waits (_reading.py)
-                            continue
+                            if not exchange.starved:
+                                continue  # more may be decodable, or the body may end
                         if silence is not None:
                             silence.deadline = trio.current_time() + quiet_limit
                         try:
-                            data = await reader.receive()  # a checkpoint too
+                            await reader.wait()  # a checkpoint, parked in trio's own wait
+                            while (data := reader.read()) is None:
+                                await reader.wait()  # nothing came after all: wait again
                         except (trio.BrokenResourceError, OSError) as exc:
                             raise _AttemptFailed(lost_connection(exc)) from None
                         self._bytes += len(data)
@@ -720,7 +723,10 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                 return False
         except trio.BrokenResourceError:
             raise _ConsumerGone from None
-        self._count_delivered(events)
+        if self._told_healthy:
+            self._events += len(events)  # _count_delivered's steady state, inline
+        else:
+            self._count_delivered(events)
         return True
 
     def _count_delivered(self, events: list[Any]) -> None:
