@@ -21,7 +21,13 @@ import trio
 import trustme
 
 from tests.proxy_server import open_proxy_server
-from trio_sse import ServerSentEvent, SSEError
+from trio_sse import (
+    ServerSentEvent,
+    SSEConnectionError,
+    SSEError,
+    SSEProtocolError,
+    SSETimeoutError,
+)
 from trio_sse.__main__ import (
     EXIT_CONNECTION,
     EXIT_ERROR,
@@ -439,6 +445,62 @@ async def test_exit_code_of_a_refusal_a_proxy_says_it_made(
     assert result.returncode == code, result.stderr
     said_proxy = "proxy 'gw.example' answered 502" in one_line(result.stderr)
     assert said_proxy == (code == EXIT_PROXY)
+
+
+@pytest.mark.parametrize(
+    ("answer", "code"),
+    [
+        (ScriptedResponse(status=503, body=b"busy", framing="content-length"), EXIT_RESPONSE),
+        (
+            ScriptedResponse(
+                status=502,
+                headers=[("Proxy-Status", '"gw.example"; error=destination_unavailable')],
+                body=b"",
+                framing="content-length",
+            ),
+            EXIT_PROXY,
+        ),
+        (ScriptedResponse(body=[]), EXIT_CONNECTION),  # a stream that ends without an event
+    ],
+)
+async def test_giving_up_exits_with_the_last_failures_code(
+    server: SSETestServer, answer: ScriptedResponse, code: int
+) -> None:
+    """--reconnect retries a 503, a proxy's own 502 and an empty stream; once the attempts
+    are used up the exit code is the failure's, as it is without --reconnect, and not
+    always 3 (the give-up error is an SSEConnectionError whatever failed)."""
+    server.script(answer, answer)
+    result = await cli("stream", server.url, "--reconnect", "1", "--reconnection-time", "0.01")
+    assert result.returncode == code, result.stderr
+    last_line = result.stderr.decode().splitlines()[-1]  # after one "reconnecting" line
+    assert last_line.endswith("(gave up after 1 reconnection attempts)"), last_line
+    assert len(server.requests) == 2
+
+
+async def test_giving_up_on_an_unreachable_proxy_exits_7(server: SSETestServer) -> None:
+    with socket_without_listener() as port:
+        env = cli_env(HTTP_PROXY=f"http://127.0.0.1:{port}")
+        result = await cli(
+            "stream", server.url, "--reconnect", "1", "--reconnection-time", "0.01", env=env
+        )
+    assert result.returncode == EXIT_PROXY, result.stderr
+    assert (
+        result.stderr.decode().splitlines()[-1].endswith("(gave up after 1 reconnection attempts)")
+    )
+
+
+def test_a_give_up_is_classified_by_its_cause() -> None:
+    for cause, code in [
+        (SSEProtocolError("bad"), EXIT_PROTOCOL),
+        (SSETimeoutError("slow"), EXIT_TIMEOUT),
+        (SSEConnectionError("reset"), EXIT_CONNECTION),
+    ]:
+        gave_up = SSEConnectionError(f"{cause} (gave up)", attempts=3)
+        gave_up.__cause__ = cause
+        assert _exit_code(gave_up) == code
+    lost = SSEConnectionError("lost")  # no attempts: not a give-up, whatever its cause
+    lost.__cause__ = SSEProtocolError("bad")
+    assert _exit_code(lost) == EXIT_CONNECTION
 
 
 async def test_exit_code_usage() -> None:

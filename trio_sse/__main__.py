@@ -61,13 +61,14 @@ exit codes:
   0    the stream ended: by the server (EOF without reconnection, or 204), or -n reached
   1    another trio-sse error
   2    bad command line (an option, a header, a file that cannot be read, invalid --json)
-  3    connection failed or lost (after any reconnection attempts)
+  3    connection failed or lost
   4    timed out (--connect-timeout, --read-timeout)
   5    the server refused: a status other than 200, or not text/event-stream
   6    the server broke the protocol (malformed HTTP, an event over the size limit)
   7    the proxy failed or refused (also a refusal that a forwarding proxy says it
        made itself, in a Proxy-Status header: it could not reach the server)
   130  interrupted (Ctrl-C)
+With --reconnect, giving up exits with the code of the last attempt's failure.
 
 --format json prints one object per line: {"event", "data", "id", "retry", "comments"};
 "event" is null for the default type ("message"), "id" is the event's own id line (null
@@ -422,6 +423,10 @@ async def _demo(pause: float) -> None:
 
 
 def _exit_code(exc: SSEError) -> int:
+    if isinstance(exc, SSEConnectionError) and exc.attempts and isinstance(exc.__cause__, SSEError):
+        # The session gave up after reconnection attempts: say what kept failing (a
+        # proxy, a refusing server), as the same failure without --reconnect would.
+        return _exit_code(exc.__cause__)
     if isinstance(exc, SSEResponseError) and proxy_refusal(exc.response) is not None:
         return EXIT_PROXY  # a forwarding proxy says it made this refusal itself
     for error_type, code in _EXIT_CODES:
