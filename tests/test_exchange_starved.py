@@ -97,6 +97,26 @@ def test_not_when_the_peer_closed_in_the_same_step() -> None:
     assert exchange.complete
 
 
+def test_not_when_a_whole_chunk_and_the_eof_came_together() -> None:
+    exchange = opened(CHUNKED_HEAD)
+    exchange.feed(b"9\r\ndata: 1\n\n\r\n")
+    exchange.feed(b"")
+    assert exchange.next_body() == b"data: 1\n\n"
+    assert not starved(exchange)
+    with pytest.raises(SSEConnectionError):
+        exchange.next_body()
+
+
+def test_not_when_a_content_length_body_is_cut_short_by_eof() -> None:
+    exchange = opened(framed("length", b"").replace(b"Content-Length: 0", b"Content-Length: 50"))
+    exchange.feed(b"data: 1\n\n")
+    exchange.feed(b"")
+    assert exchange.next_body() == b"data: 1\n\n"
+    assert not starved(exchange)
+    with pytest.raises(SSEConnectionError):
+        exchange.next_body()
+
+
 def test_not_when_a_chunked_body_is_cut_short_by_eof() -> None:
     exchange = opened(CHUNKED_HEAD)
     exchange.feed(b"20\r\ndata: 1\n\n")  # a chunk of 32 bytes, 9 of them here
@@ -125,7 +145,7 @@ def test_not_while_part_of_a_chunk_size_line_is_kept() -> None:
 
 
 @st.composite
-def wires(draw: st.DrawFn) -> tuple[bytes, list[int], bool]:
+def wires(draw: st.DrawFn) -> tuple[bytes, list[int], str]:
     """A response in any framing, sometimes broken or cut, and where the reads end."""
     body = draw(st.binary(max_size=200))
     kind = draw(st.sampled_from(["chunked", "length", "close"]))
@@ -136,23 +156,28 @@ def wires(draw: st.DrawFn) -> tuple[bytes, list[int], bool]:
     wire = wire[: draw(st.integers(len(wire) // 2, len(wire)))]  # maybe cut short
     wire += draw(st.sampled_from([b"", b"zz\r\n", b"0\r\n\r\n", b"5\r\nab"]))
     cuts = sorted(draw(st.lists(st.integers(0, len(wire)), max_size=8)))
-    return wire, cuts, draw(st.booleans())
+    return wire, cuts, draw(st.sampled_from(["none", "alone", "with the last read"]))
 
 
 @given(wires())
 def test_when_it_says_so_the_next_call_returns_nothing(
-    wire: tuple[bytes, list[int], bool],
+    wire: tuple[bytes, list[int], str],
 ) -> None:
-    """Driven as the session drives it, whatever the framing, the cuts, an EOF or an
-    error: every time ``starved`` is True, next_body returns b"", raises nothing and
-    does not end the body."""
+    """Driven as the session drives it, whatever the framing, the cuts, an EOF (its
+    own step, as the session feeds it, or fed with the last read before anything is
+    read) or an error: every time ``starved`` is True, next_body returns b"", raises
+    nothing and does not end the body."""
     data, cuts, eof = wire
     exchange = HTTPExchange(GET)
     reads = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+    steps = [[read] for read in reads if read] + ([[b""]] if eof == "alone" else [])
+    if eof == "with the last read":
+        steps = [*steps[:-1], [*steps[-1], b""]] if steps else [[b""]]
     head = None
     try:
-        for read in [r for r in reads if r] + ([b""] if eof else []):
-            exchange.feed(read)
+        for step in steps:
+            for read in step:
+                exchange.feed(read)
             if head is None and (head := exchange.next_head()) is None:
                 continue
             while exchange.next_body():

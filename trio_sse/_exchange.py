@@ -47,6 +47,9 @@ class Phase(enum.Enum):
     FAILED = "failed"  # an error was raised; every later call raises it again
 
 
+_HEAD = Phase.HEAD  # for feed(), on every read: a global is cheaper than Phase.HEAD
+
+
 def _response_from(event: h11.Response, url: str) -> SSEResponse:
     return SSEResponse(
         status_code=event.status_code,
@@ -89,8 +92,9 @@ class HTTPExchange:
         self._framing: BodyFraming = LengthFraming(0)  # replaced once the head is read
         self._decoder: Decoder = IdentityDecoder()
         # The body has no Content-Encoding and its decoder holds nothing: next_body can
-        # read the framing directly. Set by next_body once the decoder is empty; cleared
-        # by a limited read that may leave bytes there (read_error_body).
+        # read the framing directly. Set by next_body once the decoder is empty (in the
+        # BODY phase); cleared when the exchange fails (its error must be raised again)
+        # and by a limited read that may leave bytes there (read_error_body).
         self._unencoded = False
         self._identity_limit = BODY_CHUNK_LIMIT  # an identity body's bound: per read
         #: True when ``next_body`` just returned body bytes and would now return b"" (the
@@ -136,7 +140,7 @@ class HTTPExchange:
                 self._framing.feed_eof()
         else:
             self._identity_limit = BODY_CHUNK_LIMIT + len(data)
-            if self._phase is Phase.HEAD:
+            if self._phase is _HEAD:
                 self._h11().receive_data(data)
             else:
                 self._framing.feed(data)
@@ -170,6 +174,7 @@ class HTTPExchange:
         error.__cause__ = cause
         self._error = error
         self._phase = Phase.FAILED
+        self._unencoded = False
         return error
 
     def _raise_if_failed(self) -> None:
@@ -263,24 +268,6 @@ class HTTPExchange:
                 break
         return b""
 
-    def _read_unencoded(self) -> bytes:
-        """``_read_body`` for a body without Content-Encoding whose decoder holds
-        nothing: the framing's output is the body. It needs no limit: it is one read's
-        bytes, plus at most a chunk-size line kept from the read before. This is every
-        read of an ordinary stream, so it skips the decoder's feed and read."""
-        try:
-            data = self._framing.read()
-        except SSEError as exc:
-            raise self._fail(exc, exc.__cause__) from exc.__cause__
-        if data:
-            if self._keep_body:
-                self._remember(data)
-            self.starved = self._framing.starved()
-            return data
-        if self._framing.done:
-            self._phase = Phase.COMPLETE  # an unencoded body is never cut mid-coding
-        return b""
-
     def _remember(self, data: bytes) -> None:
         """Keep the body's first ERROR_BODY_LIMIT bytes, whichever method read them."""
         room = ERROR_BODY_LIMIT - len(self._error_body)
@@ -297,9 +284,25 @@ class HTTPExchange:
         """Decoded body bytes available now; b"" = need more input. Everything the last
         ``feed`` brought comes in one piece, except that a compressed body comes at most
         BODY_CHUNK_LIMIT decoded bytes at a time."""
+        if self._unencoded:
+            # No Content-Encoding and nothing left in the decoder: the framing's output
+            # is the body. It needs no limit: it is one read's bytes, plus at most a
+            # chunk-size line kept from the read before. This is every read of an
+            # ordinary stream, so it skips the decoder's feed and read, and is inline.
+            framing = self._framing
+            try:
+                data = framing.read()
+            except SSEError as exc:
+                raise self._fail(exc, exc.__cause__) from exc.__cause__
+            if data:
+                if self._keep_body:
+                    self._remember(data)
+                self.starved = framing.starved
+                return data
+            if framing.done:
+                self._phase = Phase.COMPLETE  # an unencoded body is never cut mid-coding
+            return b""
         self._raise_if_failed()
-        if self._unencoded and self._phase is Phase.BODY:
-            return self._read_unencoded()
         decoder = self._decoder
         if type(decoder) is IdentityDecoder:
             body = self._read_body(self._identity_limit)

@@ -55,7 +55,7 @@ _MID_BODY = "the server closed the connection mid-body"
 class _Framing:
     """The shared part: a buffer of raw bytes, the peer's EOF, and a deferred error."""
 
-    __slots__ = ("_buf", "_eof", "_error", "done")
+    __slots__ = ("_buf", "_eof", "_error", "done", "starved")
 
     ended_by_eof = False  # True only for a body delimited by the connection's close
 
@@ -64,6 +64,10 @@ class _Framing:
         self._eof = False
         self._error: SSEError | None = None
         self.done = False  # the body's end was seen; bytes after it are ignored
+        # Meaningful right after a read() that returned bytes: True when nothing more
+        # can come out before more input (no bytes kept, no EOF, no deferred error, the
+        # end not seen). Set by read(), so that asking costs no call.
+        self.starved = False
 
     def feed(self, data: bytes) -> None:
         """Raw bytes from the connection, after the head."""
@@ -74,11 +78,6 @@ class _Framing:
     def feed_eof(self) -> None:
         """The peer closed the connection."""
         self._eof = True
-
-    def starved(self) -> bool:
-        """``read`` can return nothing new until more input: no bytes kept, no EOF,
-        no deferred error, and the body's end not seen."""
-        return not (self._buf or self._eof or self.done or self._error is not None)
 
     def _finish(self) -> None:
         self.done = True
@@ -104,9 +103,11 @@ class LengthFraming(_Framing):
             if len(buf) < remaining:
                 self._buf = b""
                 self._remaining = remaining - len(buf)
+                self.starved = not self._eof
                 return buf
             self._remaining = 0
             self._finish()
+            self.starved = False
             return buf[:remaining]
         if self._eof and not self.done:
             got = self._length - self._remaining
@@ -126,6 +127,7 @@ class CloseDelimitedFraming(_Framing):
         buf = self._buf
         if buf:
             self._buf = b""
+            self.starved = not self._eof
             return buf
         if self._eof and not self.done:
             self._finish()
@@ -172,6 +174,7 @@ class ChunkedFraming(_Framing):
                 stop = start + int(line[1], 16)
                 if stop + 2 == len(buf) and stop > start and buf.endswith(b"\r\n"):
                     self._buf = b""
+                    self.starved = not self._eof
                     return buf[start:stop]
         parts: list[bytes | memoryview] = []
         try:
@@ -181,6 +184,9 @@ class ChunkedFraming(_Framing):
             self._buf = b""
             if not parts:
                 raise
+        # Nothing kept, the end not seen, no error deferred (_decode turns an EOF into
+        # one of the last two).
+        self.starved = not (self._buf or self.done or self._error is not None)
         if len(parts) == 1:
             part = parts[0]
             return part if type(part) is bytes else bytes(part)
