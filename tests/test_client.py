@@ -19,6 +19,7 @@ import trio.testing
 
 import trio_sse
 from trio_sse import (
+    Origin,
     ServerSentEvent,
     SSEClient,
     SSEConfig,
@@ -91,9 +92,32 @@ def _has_ipv6_loopback() -> bool:
     return True
 
 
-@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback")
+async def test_an_ipv6_literal_keeps_its_brackets_in_host_and_url(server: SSETestServer) -> None:
+    """On any machine, IPv6 or not: the transport is asked for the bare address, and the
+    Host header and the response's URL keep the brackets."""
+    asked: list[Origin] = []
+
+    async def connect(origin: Origin) -> trio.abc.Stream:
+        asked.append(origin)
+        return await trio.open_tcp_stream("127.0.0.1", server.port)
+
+    server.script(ONE)
+    url = f"http://[::1]:{server.port}/events"
+    async with SSEClient(transport=connect).sse(url) as session:
+        assert [ev.data for ev in await collect(session)] == ["ok"]
+        assert session.response.url == url
+    assert (await only_request(server)).header("host") == f"[::1]:{server.port}"
+    assert [(origin.host, origin.port) for origin in asked] == [("::1", server.port)]
+
+
 async def test_ipv6_literal_url() -> None:
-    """A bracketed IPv6 literal connects, and the Host header keeps the brackets."""
+    """A bracketed IPv6 literal connects end to end where the machine has IPv6 loopback;
+    where it has none, the attempt is an SSEConnectionError, not a crash or a hang."""
+    if not _has_ipv6_loopback():
+        with pytest.raises(SSEConnectionError):
+            async with open_sse_session("http://[::1]:9/", connect_timeout=5):
+                pytest.fail("connected over IPv6 without IPv6 loopback")  # pragma: no cover
+        return
     async with open_sse_test_server(host="::1") as server:
         server.script(ONE)
         assert server.url.startswith("http://[::1]:")
