@@ -97,29 +97,21 @@ def test_not_when_the_peer_closed_in_the_same_step() -> None:
     assert exchange.complete
 
 
-def test_not_when_a_whole_chunk_and_the_eof_came_together() -> None:
-    exchange = opened(CHUNKED_HEAD)
-    exchange.feed(b"9\r\ndata: 1\n\n\r\n")
-    exchange.feed(b"")
-    assert exchange.next_body() == b"data: 1\n\n"
-    assert not starved(exchange)
-    with pytest.raises(SSEConnectionError):
-        exchange.next_body()
+LENGTH_50_HEAD = framed("length", b"").replace(b"Content-Length: 0", b"Content-Length: 50")
 
 
-def test_not_when_a_content_length_body_is_cut_short_by_eof() -> None:
-    exchange = opened(framed("length", b"").replace(b"Content-Length: 0", b"Content-Length: 50"))
-    exchange.feed(b"data: 1\n\n")
-    exchange.feed(b"")
-    assert exchange.next_body() == b"data: 1\n\n"
-    assert not starved(exchange)
-    with pytest.raises(SSEConnectionError):
-        exchange.next_body()
-
-
-def test_not_when_a_chunked_body_is_cut_short_by_eof() -> None:
-    exchange = opened(CHUNKED_HEAD)
-    exchange.feed(b"20\r\ndata: 1\n\n")  # a chunk of 32 bytes, 9 of them here
+@pytest.mark.parametrize(
+    ("head", "read"),
+    [
+        (CHUNKED_HEAD, b"9\r\ndata: 1\n\n\r\n"),  # a whole chunk: the one-chunk path
+        (CHUNKED_HEAD, b"20\r\ndata: 1\n\n"),  # 9 bytes of a 32-byte chunk: the general path
+        (LENGTH_50_HEAD, b"data: 1\n\n"),  # 9 of 50 bytes
+    ],
+    ids=["whole chunk", "part of a chunk", "part of a Content-Length body"],
+)
+def test_not_when_the_eof_came_with_a_body_it_cuts_short(head: bytes, read: bytes) -> None:
+    exchange = opened(head)
+    exchange.feed(read)
     exchange.feed(b"")
     assert exchange.next_body() == b"data: 1\n\n"
     assert not starved(exchange)
