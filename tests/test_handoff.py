@@ -236,3 +236,43 @@ async def test_put_nowait_hands_over_only_what_fits_as_one_batch() -> None:
     handoff_closed.close_consumer()
     with pytest.raises(trio.BrokenResourceError):
         handoff_closed.put_nowait([1])
+
+
+async def test_a_one_event_read_goes_over_without_its_list() -> None:
+    # Each tracked object the reader allocates and the consumer frees counts toward the
+    # collector's young generation meanwhile: one event per read sends the event alone.
+    handoff = EventHandoff[tuple[str]]()
+    event = ("only",)
+    assert handoff.put_nowait([event])
+    assert handoff.buffered() == 1
+    assert handoff._batches()[1].receive_nowait() is event
+
+
+async def test_single_events_and_batches_come_out_in_order() -> None:
+    handoff = EventHandoff[str]()
+    for events in (["a"], ["b", "c"], ["d"], ["e"]):
+        assert handoff.put_nowait(events)
+    assert handoff.buffered() == 5
+    assert [await handoff.get() for _ in range(3)] == ["a", "b", "c"]
+    assert handoff.buffered() == 2
+    assert [await handoff.get() for _ in range(2)] == ["d", "e"]
+    assert handoff.buffered() == 0
+
+
+async def test_an_event_that_is_a_list_stays_in_its_batch() -> None:
+    # With a model, an event may itself be a list: it must come out whole, not as the
+    # batch of its items.
+    handoff = EventHandoff[list[int]]()
+    assert handoff.put_nowait([[1, 2]])
+    assert handoff.put_nowait([[]])
+    assert await handoff.get() == [1, 2]
+    assert await handoff.get() == []
+
+
+async def test_switching_to_incoming_keeps_single_events_in_order() -> None:
+    handoff = EventHandoff[str]()
+    assert handoff.put_nowait(["a"])
+    assert handoff.put_nowait(["b", "c"])
+    assert handoff.put_nowait(["d"])
+    incoming = handoff.incoming
+    assert [incoming.receive_nowait() for _ in range(4)] == ["a", "b", "c", "d"]

@@ -6,10 +6,17 @@ is a ``list.pop()``) and takes events from it one at a time. A channel operation
 item costs about a microsecond on each side, more than parsing a small event, so
 batching makes the per-event cost a ``pop`` whenever a read brings several events,
 and a read that brings one costs one channel operation: the wake-up the consumer
-needs anyway. (A hand-rolled deque with parked
-tasks saved about 1 us per one-event read in a micro-benchmark, 5.4 against 6.4 us
-with the scheduler pass; the session's design hands events over memory channels, and
-a real socket read costs far more than that difference.)
+needs anyway. (A hand-rolled deque with parked tasks saved about 1 us per one-event
+read in a micro-benchmark, 5.4 against 6.4 us with the scheduler pass; the session's
+design hands events over memory channels, and a real socket read costs far more than
+that difference.)
+
+A read that brings one event, as an idle stream's do, hands over the event alone,
+without its list. Every tracked object that the reader allocates and the consumer
+frees raises CPython's young-generation count in between; with thousands of streams a
+burst of such reads can push the count past the collector's threshold, and passes then
+follow one another (benchmarks/RESULTS.md, "The collector, again"). One object fewer per
+event is a third less of that rise.
 
 Backpressure: when BATCH_BUFFER batches wait in the channel, the reader waits, stops
 reading the socket, and TCP pushes back on the server. A read completes at most one
@@ -72,8 +79,9 @@ class EventHandoff(Generic[E]):
 
     def __init__(self) -> None:
         # Opened on first use (_batches): a session holds no channel while it connects.
-        self._batch_send: trio.MemorySendChannel[list[E]] | None = None
-        self._batch_receive: trio.MemoryReceiveChannel[list[E]] | None = None
+        # Items are batches (lists) or single events that are not lists (put_nowait).
+        self._batch_send: trio.MemorySendChannel[list[E] | E] | None = None
+        self._batch_receive: trio.MemoryReceiveChannel[list[E] | E] | None = None
         # The events of the batch taken from the channel, last first: a list, not a
         # deque (56 bytes per stream, not about 600), since it is refilled only when empty.
         self.pending: list[E] = []
@@ -87,12 +95,12 @@ class EventHandoff(Generic[E]):
 
     def _batches(
         self,
-    ) -> tuple[trio.MemorySendChannel[list[E]], trio.MemoryReceiveChannel[list[E]]]:
+    ) -> tuple[trio.MemorySendChannel[list[E] | E], trio.MemoryReceiveChannel[list[E] | E]]:
         """The batch channel, opened on first use. A memory channel costs about 1.7 KiB
         (its state, a deque, two task registries, both ends), and thousands of streams
         connecting at once would all hold one before they have an event to carry."""
         if self._batch_send is None or self._batch_receive is None:
-            send, receive = trio.open_memory_channel[list[E]](BATCH_BUFFER)
+            send, receive = trio.open_memory_channel[list[E] | E](BATCH_BUFFER)
             self._batch_send, self._batch_receive = send, receive
             return send, receive
         return self._batch_send, self._batch_receive
@@ -127,8 +135,10 @@ class EventHandoff(Generic[E]):
         if self._incoming_send is not None or len(events) > MAX_BATCH:
             return False
         send = self._batch_send or self._batches()[0]
+        # One event goes alone (a list event stays in its batch, or get() could not tell).
+        item = events[0] if len(events) == 1 and not isinstance(events[0], list) else events
         try:
-            send.send_nowait(events)
+            send.send_nowait(item)
         except trio.WouldBlock:
             return False
         self._delivered += len(events)
@@ -181,9 +191,12 @@ class EventHandoff(Generic[E]):
                         raise
                     # ``incoming`` was opened while this call waited: go on with it.
                     return await incoming.receive()
-                self._unbatched += len(batch)
                 self.budget = FAIR_SHARE - 1
-                if len(batch) == 1:  # one event per read, as idle streams get them
+                if not isinstance(batch, list):  # one event, handed over alone
+                    self._unbatched += 1
+                    return batch
+                self._unbatched += len(batch)
+                if len(batch) == 1:
                     return batch[0]
                 # Reversed (a copy: the reader's list may also be an error's
                 # ``events``), so the next event is at the end.
@@ -221,8 +234,12 @@ class EventHandoff(Generic[E]):
                 batch = batches.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 break
-            self._unbatched += len(batch)
-            queued.extend(batch)
+            if isinstance(batch, list):
+                self._unbatched += len(batch)
+                queued.extend(batch)
+            else:
+                self._unbatched += 1
+                queued.append(batch)
         send, receive = trio.open_memory_channel[E](max(INCOMING_BUFFER, len(queued)))
         for event in queued:
             send.send_nowait(event)
