@@ -90,13 +90,21 @@ def _large_data(i: int) -> str:
     return (f"{i:08d}" + _FILLER)[: 64 * KiB]
 
 
-def large_events(key: str, chunk_size: int, scale: int = 1) -> Workload:
-    """B1/B2: 1k events of one 64 KiB data line each, in ``chunk_size`` chunks."""
+def large_events(key: str, chunk_size: int, scale: int = 1, *, typed: bool = False) -> Workload:
+    """B1/B2: 1k events of one 64 KiB data line each, in ``chunk_size`` chunks.
+
+    B3 (``typed``): the same events as sse-starlette writes them, with an id and an
+    event type and CRLF line endings: the general path, not the plain-data one."""
     n = 1_000 // scale
-    stream = b"".join(f"data: {_large_data(i)}\n\n".encode() for i in range(n))
+    if typed:
+        blocks = (f"id: {i}\r\nevent: chunk\r\ndata: {_large_data(i)}\r\n\r\n" for i in range(n))
+    else:
+        blocks = (f"data: {_large_data(i)}\n\n" for i in range(n))
+    stream = "".join(blocks).encode()
+    style = " with id, type and CRLF" if typed else ""
     return Workload(
         key=key,
-        title=f"{n:,} events of 64 KiB data in {chunk_size // KiB} KiB chunks",
+        title=f"{n:,} events of 64 KiB data{style} in {chunk_size // KiB} KiB chunks",
         chunks=chunked(stream, chunk_size),
         events=n,
         first_data=_large_data(0),
@@ -154,6 +162,7 @@ WORKLOADS: dict[str, Callable[[int], Workload]] = {
     "A2": small_events_64k,
     "B1": lambda scale: large_events("B1", 64 * KiB, scale),
     "B2": lambda scale: large_events("B2", 4 * KiB, scale),
+    "B3": lambda scale: large_events("B3", 64 * KiB, scale, typed=True),
     "C": mixed_stream,
 }
 """Workload builders by key, in report order; each takes the scale divisor."""

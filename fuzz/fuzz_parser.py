@@ -122,12 +122,23 @@ PLAIN_BLOCK = st.builds(lambda value: b"data: " + value + b"\n\n", SOUP.map(lamb
 TOKEN_STREAMS = st.lists(
     st.one_of(PLAIN_BLOCK, PLAIN_BLOCK, PLAIN_BLOCK, st.sampled_from(UNITS + TOKENS)), max_size=60
 ).map(b"".join)
+# Long lines with any endings and fields: chunks this long are walked with find.
+LONG_LINES = st.lists(
+    st.builds(
+        lambda name, length, eol: name + b"L" * length + eol,
+        st.sampled_from([b"data: ", b"data:", b"id: ", b"event: ", b": ", b"retry: ", b""]),
+        st.one_of(st.integers(0, 600), st.integers(0, 9000)),
+        st.sampled_from([b"\n", b"\r", b"\r\n", b"\n\n", b"\r\r", b"\r\n\r\n", b""]),
+    ),
+    max_size=12,
+).map(b"".join)
 BODIES = st.one_of(
     st.binary(max_size=3000),
     SOUP,
     REPEATED,
     TOKEN_STREAMS,
-    st.lists(st.one_of(SOUP, REPEATED, TOKEN_STREAMS), max_size=4).map(b"".join),
+    LONG_LINES,
+    st.lists(st.one_of(SOUP, REPEATED, TOKEN_STREAMS, LONG_LINES), max_size=4).map(b"".join),
 )
 MAX_EVENT_SIZES = st.one_of(
     st.integers(1, 64), st.integers(65, 4096), st.just(65_536), st.just(DEFAULT_MAX_EVENT_SIZE)

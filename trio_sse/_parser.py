@@ -6,11 +6,12 @@ decoding the whole stream first would, and only the values we hand out (data, ev
 type, id) are decoded, each in one C call.
 
 Speed comes from doing per chunk what C can do and keeping Python off the common
-paths: a chunk is one ``bytes.splitlines`` (CR, LF and CRLF in one pass); the line loop
-keeps the block's state in locals; whole blocks of plain ``data: <value>`` events are
-cut out with ``count``/``split`` and never reach the loop; a chunk holding exactly one
-such event, the usual shape of token streams, returns after a handful of C calls; and
-only one-byte searches (memchr) run over long stretches.
+paths: a chunk of short lines is one ``bytes.splitlines`` (CR, LF and CRLF in one
+pass), and long lines are found with ``find`` (memchr), never split byte by byte; the
+line loop keeps the block's state in locals; whole blocks of plain ``data: <value>``
+events are cut out with ``count``/``split`` and never reach the loop; a chunk holding
+exactly one such event, the usual shape of token streams, returns after a handful of C
+calls; and only one-byte searches (memchr) run over long stretches.
 
 Memory stays linear in the event size: an incomplete line grows in a bytearray, and a
 block that grows past SPILL_SIZE moves its data and comment lines from lists of small
@@ -36,6 +37,82 @@ _DIGITS = frozenset(b"0123456789")
 # A first line at least this long marks a run of plain data events as long ones, walked
 # LF to LF: split's multi-byte search and count cost ~0.4 ns a byte, memchr far less.
 LONG_LINE = 1024
+# Chunks at least this long are split by _split_lines: bytes.splitlines (and split) walk
+# byte by byte, about 0.4 ns a byte, while find (memchr) crosses a long line for a few
+# hundredths of that. Long lines outside plain data events (a CRLF stream, a block with an
+# id or a type, several data lines) would otherwise cost 26 µs per 64 KiB.
+WALK_SIZE = 4096
+# Lines shorter than this are short: a chunk that starts with two is left to splitlines
+# (but for a long unterminated rest), and a walk gives up once its lines average less.
+WALK_AVERAGE = 512
+
+
+def _split_lines(data: bytes) -> tuple[list[bytes], int]:
+    """``data.splitlines()`` for the lines that end in ``data``, and the offset of the
+    unterminated rest (``len(data)`` when there is none).
+
+    The rest is found from the end (memrchr), so it is never split. A chunk with two
+    line ends in its first WALK_AVERAGE bytes is split by splitlines, as many small
+    events come; otherwise its lines are found break to break with find, until four or
+    more of them average under WALK_AVERAGE bytes and splitlines takes the rest. Every
+    search is bounded and each LF is searched for once, so the walk stays linear in any
+    mix of line endings."""
+    end = len(data)
+    lf = data.rfind(b"\n")
+    cr = data.rfind(b"\r", lf + 1)
+    rest = (cr if cr >= 0 else lf) + 1  # just past the last line break, 0 if none
+    find = data.find
+    first = find(b"\n", 0, WALK_AVERAGE)
+    ending = b"\n"
+    if first < 0:
+        first = find(b"\r", 0, WALK_AVERAGE)
+        ending = b"\r"
+    if first >= 0 and find(ending, first + 1, WALK_AVERAGE) >= 0:  # short lines ahead
+        if end - rest < WALK_AVERAGE:
+            lines = data.splitlines()  # the chunk as it was always split
+            if rest < end:
+                lines.pop()
+            return lines, rest
+        return data[:rest].splitlines(), rest
+    lines = []
+    add = lines.append
+    pos = 0
+    next_lf = -1  # the first LF at or after pos, or past rest when none is left
+    while pos < rest:
+        if len(lines) >= 4 and pos < WALK_AVERAGE * len(lines):
+            lines += data[pos:rest].splitlines()  # ends in a line break: no empty last item
+            break
+        if next_lf < pos:
+            next_lf = find(b"\n", pos, rest)
+            if next_lf < 0:
+                next_lf = rest + 1
+        cr = find(b"\r", pos, next_lf)
+        if cr < 0:  # the line ends at the LF
+            add(data[pos:next_lf])
+            pos = next_lf + 1
+        else:  # at a CR, or a CRLF pair
+            add(data[pos:cr])
+            pos = cr + 2 if cr + 1 == next_lf else cr + 1
+    return lines, rest
+
+
+def _end_of_blocks(data: bytes, last_lf: int) -> int:
+    """The offset just past the last LF that ends a blank line, at or before the LF at
+    ``last_lf``; -1 if there is none.
+
+    Walks back LF to LF (memrchr) over a few lines: a two-byte rfind crosses a long
+    data line at about 0.75 ns a byte. Blocks of many lines are left to that rfind."""
+    lf = last_lf
+    for _ in range(8):
+        if lf <= 0:
+            return -1  # no LF left, or one at 0 with nothing before it to pair with
+        if data[lf - 1] == 10:
+            return lf + 1
+        lf = data.rfind(b"\n", 0, lf)
+    pair = data.rfind(b"\n\n", 0, lf + 1)
+    return pair + 2 if pair >= 0 else -1
+
+
 _new_event = tuple.__new__  # ServerSentEvent's constructor without the Python-level __new__
 _TYPE_NAMES: dict[bytes, str] = {}  # decoded event types: a stream uses a few, over and over
 # The cache lives as long as the process, so it is bounded in entries and in bytes: a
@@ -256,11 +333,7 @@ class SSEParser:
         if last_lf < 0:
             self._extend_tail(data)  # the start of the next block's first line
             return
-        if data[last_lf - 1 : last_lf] == b"\n":
-            end = last_lf + 1
-        else:
-            end = data.rfind(b"\n\n", 0, last_lf)  # back over the next block's lines only
-            end = end + 2 if end >= 0 else -1
+        end = _end_of_blocks(data, last_lf)  # back over the next block's lines only
         if end > 0:
             blocks = data[:end]
             if not self._plain_data_events(blocks, events):
@@ -325,18 +398,21 @@ class SSEParser:
 
         The block's state lives in locals for the loop (an attribute costs several times
         a local) and goes back to the parser before anything else can look at it."""
-        lines = data.splitlines()  # bytes.splitlines: only CR, LF and CRLF, in one pass
-        last = data[-1]
-        if last == 13:
-            self._pending_cr = True  # an LF at the start of the next chunk is this CRLF's
-            rest = None
-        elif last == 10:
-            rest = None
+        rest: bytes | memoryview | None = None
+        if len(data) < WALK_SIZE:
+            lines = data.splitlines()  # bytes.splitlines: only CR, LF and CRLF, in one pass
+            if data[-1] not in b"\r\n":
+                rest = lines.pop()
         else:
-            rest = lines.pop()
-            if not lines:
-                self._extend_tail(rest)
-                return
+            lines, rest_at = _split_lines(data)
+            if rest_at < len(data):
+                rest = memoryview(data)[rest_at:]  # copied once, into the tail
+        if data[-1] == 13:
+            self._pending_cr = True  # an LF at the start of the next chunk is this CRLF's
+        if not lines:
+            assert rest is not None  # data is not empty: it has a line or a rest
+            self._extend_tail(rest)
+            return
         size = len(data)
         limit = self._max_event_size
         tail = self._tail
