@@ -3,7 +3,7 @@
 Run: ``python -m benchmarks.e2e_server PORT_FILE``; it writes its port there. Endpoints:
 
 - ``/bulk/<workload>/<framing>/<count>``: ``count`` events of a workload (``small``,
-  ``llm``, ``large``) in a framing (``close``: no framing, the server closes;
+  ``llm``, ``starlette``, ``large``) in a framing (``close``: no framing, the server closes;
   ``event``: one HTTP chunk per event; ``64k``: 64 KiB HTTP chunks). The response is
   built once, cached, and written in 256 KiB pieces, so the client is the bottleneck.
 - ``/latency/<count>/<interval_ms>``: ``count`` events, one chunk each, ``interval_ms``

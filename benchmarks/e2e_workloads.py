@@ -1,6 +1,6 @@
 """The event streams of the end-to-end benchmarks and the answer a correct client gives.
 
-Three workloads (``small``, ``llm``, ``large``) in three HTTP framings (``close``,
+Four workloads (``small``, ``llm``, ``starlette``, ``large``) in three HTTP framings (``close``,
 ``event``, ``64k``). Every event's data is distinct, so a client that drops, repeats,
 splits or garbles events gets a different digest.
 """
@@ -20,6 +20,7 @@ FRAMINGS: dict[Framing, str] = {
 WORKLOADS: dict[str, tuple[str, int]] = {  # key -> (title, full event count)
     "small": ("small events", 200_000),
     "llm": ("LLM-token-like JSON", 100_000),
+    "starlette": ("LLM-like JSON, sse-starlette style", 100_000),
     "large": ("64 KiB events", 2_000),
 }
 HTTP_CHUNK = 64 * 1024
@@ -30,7 +31,7 @@ def event_data(workload: str, i: int) -> bytes:
     """The data of event ``i`` (one line, ASCII)."""
     if workload == "small":
         return b"event %d" % i
-    if workload == "llm":
+    if workload in ("llm", "starlette"):
         return (
             b'{"id":"chatcmpl-7","object":"chat.completion.chunk","created":1700000000,'
             b'"model":"gpt-4o","choices":[{"index":0,"delta":{"content":" tok%d"},'
@@ -41,8 +42,16 @@ def event_data(workload: str, i: int) -> bytes:
     raise ValueError(f"unknown workload {workload!r}")
 
 
+def event_block(workload: str, i: int) -> bytes:
+    """Event ``i`` on the wire: a plain ``data:`` line, or for ``starlette`` the id,
+    event type and data lines with CRLF ends that sse-starlette writes."""
+    if workload == "starlette":
+        return b"id: %d\r\nevent: delta\r\ndata: %s\r\n\r\n" % (i, event_data(workload, i))
+    return b"data: " + event_data(workload, i) + b"\n\n"
+
+
 def event_bytes(workload: str, count: int) -> list[bytes]:
-    return [b"data: " + event_data(workload, i) + b"\n\n" for i in range(count)]
+    return [event_block(workload, i) for i in range(count)]
 
 
 def _chunk(data: bytes) -> bytes:
@@ -76,4 +85,4 @@ def expected_digest(workload: str, count: int) -> str:
 
 def wire_size(workload: str) -> int:
     """Bytes on the wire of a typical event (for MB/s)."""
-    return len(b"data: " + event_data(workload, 12345) + b"\n\n")
+    return len(event_block(workload, 12345))

@@ -80,6 +80,29 @@ def small_events_64k(scale: int = 1) -> Workload:
     )
 
 
+def _starlette_data(i: int) -> str:
+    return f'{{"choices":[{{"delta":{{"content":"tok{i}"}}}}]}}'
+
+
+def starlette_events_per_chunk(scale: int = 1) -> Workload:
+    """A3: 100k small events as sse-starlette writes them (id, event type, data, CRLF
+    line ends), one event per chunk: what an LLM endpoint on uvicorn sends."""
+    n = 100_000 // scale
+    chunks = [
+        f"id: {i}\r\nevent: delta\r\ndata: {_starlette_data(i)}\r\n\r\n".encode() for i in range(n)
+    ]
+    return Workload(
+        key="A3",
+        title=f"{n:,} small sse-starlette events (id, event, CRLF), one event per chunk",
+        chunks=chunks,
+        events=n,
+        first_data=_starlette_data(0),
+        last_data=_starlette_data(n - 1),
+        largest_event=max(map(len, chunks)),
+        target=1.5,
+    )
+
+
 # -- B: large events, one 64 KiB data line each -------------------------------------------
 
 _FILLER = "abcdefghijklmnopqrstuvwxyz0123456789" * (64 * KiB // 36 + 1)
@@ -160,6 +183,7 @@ def mixed_stream(scale: int = 1) -> Workload:
 WORKLOADS: dict[str, Callable[[int], Workload]] = {
     "A1": small_events_per_chunk,
     "A2": small_events_64k,
+    "A3": starlette_events_per_chunk,
     "B1": lambda scale: large_events("B1", 64 * KiB, scale),
     "B2": lambda scale: large_events("B2", 4 * KiB, scale),
     "B3": lambda scale: large_events("B3", 64 * KiB, scale, typed=True),

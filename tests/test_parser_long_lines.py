@@ -148,8 +148,8 @@ def test_only_chunks_of_walk_size_or_more_are_walked(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(_parser, "_split_lines", spy)
     parser = SSEParser()
     for size in (WALK_SIZE - 1, WALK_SIZE):
-        value = b"v" * (size - len(b"data: \r\n\r\n"))
-        [event] = parser.feed(b"data: " + value + b"\r\n\r\n")
+        value = b"v" * (size - len(b"id: 1\r\ndata: \r\n\r\n"))
+        [event] = parser.feed(b"id: 1\r\ndata: " + value + b"\r\n\r\n")
         assert event.data == value.decode()
     assert walked == [WALK_SIZE]
 

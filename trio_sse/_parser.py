@@ -113,6 +113,9 @@ def _end_of_blocks(data: bytes, last_lf: int) -> int:
     return pair + 2 if pair >= 0 else -1
 
 
+# Chunks up to this size that end in a blank line are tried as one whole block of data,
+# event and id lines (SSEParser._one_block) before the general path.
+ONE_BLOCK_SIZE = 2048
 _new_event = tuple.__new__  # ServerSentEvent's constructor without the Python-level __new__
 _TYPE_NAMES: dict[bytes, str] = {}  # decoded event types: a stream uses a few, over and over
 # The cache lives as long as the process, so it is bounded in entries and in bytes: a
@@ -186,6 +189,7 @@ class SSEParser:
         "_idle",
         "_line_end",
         "_max_event_size",
+        "_one_block_size",
         "_own_ids",
         "_pending_cr",
         "_retry",
@@ -213,6 +217,8 @@ class SSEParser:
         self._show_retry_events = bool(show_retry_events)
         self._max_event_size = max_event_size
         self._line_end = max_event_size + 1  # an LF at or past this offset ends a long line
+        # A chunk this small holds no line and no data over the limit: _one_block may run.
+        self._one_block_size = min(ONE_BLOCK_SIZE, max_event_size)
         # Line assembly.
         self._bom_buffer: bytes | None = b""  # None once the leading BOM is settled
         self._pending_cr = False  # the last chunk ended in CR: swallow a leading LF
@@ -257,17 +263,26 @@ class SSEParser:
         """Consume a chunk of the body and return the events it completes."""
         if self._idle and type(data) is bytes:
             try:
-                if (
-                    data[:6] == b"data: "
-                    and data[-1] == 10  # before the scan: a piece of a long line stops here
-                    and data.find(b"\n", 6, self._line_end) == len(data) - 2  # one line, in limit
-                    and 13 not in data
-                ):
-                    # Exactly one plain data event between blocks, as token streams send them.
-                    text = data[6:-2].decode()
-                    return [_new_event(ServerSentEvent, (text, None, self._event_id, None, None))]
+                if data[:6] == b"data: " and data[-1] == 10:  # a piece of a long line stops here
+                    # Exactly one plain data event between blocks, as token streams send
+                    # them, with LF or CRLF line ends; the one line within the limit.
+                    end = len(data) - 2
+                    lf = data.find(b"\n", 6, self._line_end)
+                    if lf == end and 13 not in data:
+                        text: str | None = data[6:end].decode()
+                    elif lf == end - 1 and data.find(b"\r", 6) == end - 2 and data[end] == 13:
+                        text = data[6 : end - 2].decode()
+                    else:
+                        text = None
+                    if text is not None:
+                        event = (text, None, self._event_id, None, None)
+                        return [_new_event(ServerSentEvent, event)]
             except UnicodeDecodeError:
                 pass  # the general path replaces invalid UTF-8
+            if len(data) <= self._one_block_size and data[-1:] == b"\n":
+                one = self._one_block(data)
+                if one is not None:
+                    return one
         if self._blocked:
             self._raise_blocked()
         if type(data) is not bytes:
@@ -304,6 +319,46 @@ class SSEParser:
             or (self._own_ids and self._shown_id is not None)  # an id line, maybe a repeat
         )
         return events
+
+    def _one_block(self, data: bytes) -> list[ServerSentEvent] | None:
+        """A chunk between blocks that is exactly one block of ``data``, ``event`` and
+        ``id`` lines (any line ends), as sse-starlette and most servers send an event:
+        its event, without the line loop's bookkeeping. None (nothing changed) for
+        anything else: comments, retry, other fields, a second block, invalid UTF-8,
+        no data."""
+        lines = data.splitlines()  # data ends in LF: no CR left for the next chunk
+        if lines[-1]:
+            return None  # the chunk does not end with a blank line
+        del lines[-1]
+        data_lines = []
+        event_type = id_value = None
+        for line in lines:
+            field, _, value = line.partition(b": ")  # "data" alone: the empty value
+            if field == b"data":
+                data_lines.append(value)
+            elif field == b"event":
+                event_type = value
+            elif field == b"id":
+                if 0 not in value:  # an id with NUL is ignored, as the general path does
+                    id_value = value
+            else:
+                return None  # another field, a comment, a retry, a blank line (a 2nd block)
+        if not data_lines:
+            return None
+        try:
+            text = (data_lines[0] if len(data_lines) == 1 else b"\n".join(data_lines)).decode()
+            id_ = None if id_value is None else id_value.decode()
+        except UnicodeDecodeError:
+            return None
+        name = (_TYPE_NAMES.get(event_type) or _type_name(event_type)) if event_type else None
+        event_id = self._event_id
+        if id_ is not None:
+            self._id_buffer = self._committed_id = id_
+            if self._own_ids:
+                event_id = id_  # the block's own id; the next block starts without one
+            else:
+                self._shown_id = self._event_id = event_id = id_ or None
+        return [_new_event(ServerSentEvent, (text, name, event_id, None, None))]
 
     def _feed_blocks(self, data: bytes, events: list[ServerSentEvent]) -> None:
         """An LF-only chunk, split where blocks end: the part that finishes the current
