@@ -79,6 +79,7 @@ def bytewise(chunks: list[bytes]) -> list[bytes]:
 @example(chunks=[b"data: a\n\n", b"id: 1\ndata: x\n\n", b"data: y\n\n"], options={"own_ids": True})
 @example(chunks=[b"data: a\n\n", b"id: 1\ndata: x\n\n", b"id: \ndata: y\n\n"], options={})
 @example(chunks=[b"data: a\n\n", b"id: 1\ndata: x\ndata: y\n\n"], options={})
+@example(chunks=[b"data: a\n\n", b"data: 1\ndata: 2\r\ndata: 3\n\n"], options={})
 @example(chunks=[b"data: a\n\n", b"event: e\ndata: \xff\n\n"], options={})
 @example(chunks=[b"data: a\n\n", b"id: \xff\ndata: x\n\n"], options={})
 @example(chunks=[b"data: a\n\n", b"id: 1\n\n", b"data: b\n\n"], options={})

@@ -327,15 +327,19 @@ class SSEParser:
         anything else: comments, retry, other fields, a second block, invalid UTF-8,
         no data."""
         lines = data.splitlines()  # data ends in LF: no CR left for the next chunk
-        if lines[-1]:
+        if lines.pop():
             return None  # the chunk does not end with a blank line
-        del lines[-1]
-        data_lines = []
-        event_type = id_value = None
+        raw = event_type = id_value = None
+        more: list[bytes] | None = None  # data lines after the first, if any
         for line in lines:
             field, _, value = line.partition(b": ")  # "data" alone: the empty value
             if field == b"data":
-                data_lines.append(value)
+                if raw is None:
+                    raw = value
+                elif more is None:
+                    more = [raw, value]
+                else:
+                    more.append(value)
             elif field == b"event":
                 event_type = value
             elif field == b"id":
@@ -343,10 +347,10 @@ class SSEParser:
                     id_value = value
             else:
                 return None  # another field, a comment, a retry, a blank line (a 2nd block)
-        if not data_lines:
+        if raw is None:
             return None
         try:
-            text = (data_lines[0] if len(data_lines) == 1 else b"\n".join(data_lines)).decode()
+            text = (raw if more is None else b"\n".join(more)).decode()
             id_ = None if id_value is None else id_value.decode()
         except UnicodeDecodeError:
             return None
