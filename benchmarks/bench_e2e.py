@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,7 +164,7 @@ def write_chart(cases: list[Case], clients: list[str], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(12, 5))
+    fig, ax = plt.subplots(figsize=(max(12.0, 1.1 * len(cases)), 5.5))
     width = 0.8 / len(clients)
     for k, name in enumerate(clients):
         xs, ys = [], []
@@ -176,7 +177,11 @@ def write_chart(cases: list[Case], clients: list[str], path: Path) -> None:
     ax.set_yscale("log")
     ax.set_ylabel("client CPU per event (µs, log scale; lower is better)")
     ax.set_xticks(range(len(cases)))
-    labels = [f"{WORKLOADS[c.workload][0]}\n{FRAMINGS[c.framing]}" for c in cases]
+    # Wrapped to the width of a group of bars: long titles would run into each other.
+    labels = [
+        textwrap.fill(WORKLOADS[c.workload][0], 16) + "\n" + textwrap.fill(FRAMINGS[c.framing], 16)
+        for c in cases
+    ]
     ax.set_xticklabels(labels, fontsize=7)
     ax.set_title("SSE clients over loopback: CPU per event by workload and framing")
     ax.legend(fontsize=8)
