@@ -299,11 +299,16 @@ class SSEParser:
             return []
         events: list[ServerSentEvent] = []
         try:
-            if self._tail and 10 not in data and 13 not in data:
-                self._extend_tail(data)  # the middle of a long line: two memchr, no split
+            if not self._tail:
+                if 13 in data:
+                    self._feed_lines(data, events)  # CR line endings: the general path
+                else:
+                    self._feed_blocks(data, events)
             elif 13 in data:
-                self._feed_lines(data, events)  # CR line endings: the general path
-            else:
+                self._feed_lines(data, events)
+            elif (lf := data.find(b"\n")) < 0:
+                self._extend_tail(data)  # the middle of a long line: two memchr, no split
+            elif not self._long_data_ends(data, lf, events):
                 self._feed_blocks(data, events)
         except SSEProtocolError as exc:
             exc.events = events  # what came before the error is not lost
@@ -319,6 +324,40 @@ class SSEParser:
             or (self._own_ids and self._shown_id is not None)  # an id line, maybe a repeat
         )
         return events
+
+    def _long_data_ends(self, data: bytes, lf: int, events: list[ServerSentEvent]) -> bool:
+        """A long ``data:`` line, the block's only line, ends at ``lf`` with the block,
+        and the rest of ``data`` (no CR in it) is the start of the next block's first
+        line: how events far larger than a read arrive, one per read or so. Dispatches
+        the event with two memchr over ``data`` in all; False (nothing changed) for
+        anything else, which the general path then reads."""
+        tail = self._tail
+        if (
+            data[lf + 1 : lf + 2] != b"\n"
+            or not tail.startswith(b"data: ")
+            or len(tail) + lf > self._max_event_size
+            or len(data) - lf - 2 > self._max_event_size
+            or self._data
+            or self._block_extras
+            or self._event_type
+            or self._id_buffer != self._committed_id
+            or (self._own_ids and self._shown_id is not None)
+            or data.find(b"\n", lf + 2) >= 0
+        ):
+            return False
+        # The block's bound as the line loop leaves it: the bytes up to the blank line,
+        # or 0 once its measurement (of a block with nothing left in it) has run.
+        bound = len(tail) + lf + 2
+        self._block_bound = bound if bound <= self._check_at else 0
+        tail += memoryview(data)[:lf]
+        del tail[:6]  # cheap at the front of a bytearray
+        try:
+            text = tail.decode()
+        except UnicodeDecodeError:
+            text = tail.decode("utf-8", "replace")
+        self._tail = bytearray(memoryview(data)[lf + 2 :])
+        events.append(_new_event(ServerSentEvent, (text, None, self._shown_id, None, None)))
+        return True
 
     def _one_block(self, data: bytes) -> list[ServerSentEvent] | None:
         """A chunk between blocks that is exactly one block of ``data``, ``event`` and

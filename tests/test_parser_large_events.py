@@ -1,0 +1,213 @@
+"""Events larger than a read, as 64 KiB events arrive when they are read 64 KiB at a time.
+
+Such a read holds the end of one event's long ``data:`` line, the blank line and the
+start of the next event's; ``SSEParser._long_data_ends`` dispatches it without the line
+loop. Every case here is checked against the same parser with that path turned off,
+chunk by chunk: the same events, the same errors (with the events before them), the same
+last event ID and retry, and the same state for whatever comes next.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from typing import Any
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from tests.test_parser_properties import split
+from trio_sse import SSEParser, SSEProtocolError
+
+KIB64 = 64 * 1024
+
+LONG_VALUES = st.builds(
+    lambda head, size: head + b"y" * size,
+    st.sampled_from([b"", b"x", b"\xc3\xa9", b"\xff", b"a\x00b", b": ", b"data: ", b"\xc3"]),
+    st.integers(0, 3000),
+)
+OTHER_LINES = st.sampled_from(
+    [
+        *(b"data: a", b"data:b", b"data", b"event: t", b"event", b"id: 9", b"id: 7", b"id"),
+        *(b"id: \x00", b": note", b"retry: 5", b"retry: x", b"other: 1", b""),
+    ]
+)
+EOLS = st.sampled_from([b"\n", b"\n", b"\n", b"\r\n", b"\r"])
+
+
+@st.composite
+def bodies(draw: st.DrawFn) -> bytes:
+    """Mostly long plain data events, with other lines and line ends between them."""
+    parts = []
+    for _ in range(draw(st.integers(1, 6))):
+        if draw(st.integers(0, 3)):
+            parts.append(
+                b"data: "
+                + draw(LONG_VALUES)
+                + draw(st.sampled_from([b"\n\n"] * 6 + [b"\n", b"\r\n\r\n"]))
+            )
+        else:
+            parts.append(draw(OTHER_LINES) + draw(EOLS))
+    return b"".join(parts)
+
+
+OPTIONS = st.fixed_dictionaries(
+    {
+        "own_ids": st.booleans(),
+        "show_comment_events": st.booleans(),
+        "show_retry_events": st.booleans(),
+        "max_event_size": st.one_of(st.just(2**20), st.integers(1, 3100)),
+        "last_event_id": st.sampled_from([None, "", "9"]),
+    }
+)
+
+
+class Spy:
+    """Counts what ``_long_data_ends`` answered; with ``off``, refuses every time."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, off: bool = False) -> None:
+        self.taken = self.refused = 0
+        original = SSEParser._long_data_ends
+
+        def spied(parser: SSEParser, data: bytes, lf: int, events: list[Any]) -> bool:
+            taken = not off and original(parser, data, lf, events)
+            if taken:
+                self.taken += 1
+            else:
+                self.refused += 1
+            return taken
+
+        monkeypatch.setattr(SSEParser, "_long_data_ends", spied)
+
+
+def state(parser: SSEParser) -> dict[str, object]:
+    """Everything the parser keeps (copied: the tail is changed in place). The block's
+    size bound is in it too: when it passes a threshold, the block's lines are
+    compacted, and what then goes on must not depend on which path ran."""
+    return {name: copy.deepcopy(getattr(parser, name)) for name in SSEParser.__slots__}
+
+
+def trace(chunks: list[bytes], options: dict[str, Any]) -> list[object]:
+    parser = SSEParser(**options)
+    steps: list[object] = []
+    for chunk in [*chunks, None]:
+        try:
+            events = parser.feed(chunk) if chunk is not None else parser.feed_eof()
+            steps.append(("events", events))
+        except SSEProtocolError as exc:
+            steps.append(("error", str(exc), exc.events))
+        steps.append((parser.last_event_id, parser.retry, state(parser)))
+    return steps
+
+
+def check(chunks: list[bytes], options: dict[str, Any]) -> tuple[int, int]:
+    """The path's answers (taken, refused) and the proof that it changed nothing."""
+    with pytest.MonkeyPatch.context() as patch:
+        spy = Spy(patch)
+        fast = trace(chunks, options)
+    with pytest.MonkeyPatch.context() as patch:
+        Spy(patch, off=True)
+        general = trace(chunks, options)
+    assert fast == general
+    return spy.taken, spy.refused
+
+
+@settings(max_examples=400, deadline=None)
+@given(body=bodies(), sizes=st.lists(st.integers(1, 4000), min_size=1, max_size=5), options=OPTIONS)
+@example(
+    body=b"data: " + b"y" * 3000 + b"\n\ndata: " + b"y" * 3000 + b"\n\n", sizes=[2000], options={}
+)
+def test_large_events_in_any_reads_match_the_line_loop(
+    body: bytes, sizes: list[int], options: dict[str, Any]
+) -> None:
+    check(split(body, sizes), options)
+
+
+def test_random_reads_of_random_events_take_the_path_often() -> None:
+    """The property test's shape, seeded: the path runs, and changes nothing, in most
+    bodies of large events cut into reads of a few KiB."""
+    rng = random.Random(7)
+    bodies_taken = 0
+    for _ in range(200):
+        body = b"".join(
+            b"data: "
+            + rng.choice([b"", b"\xc3\xa9", b"\xff"])
+            + b"y" * rng.randint(0, 9000)
+            + b"\n\n"
+            if rng.random() < 0.8
+            else rng.choice([b"id: 1\n", b"event: t\n", b": c\n", b"data: a\n", b"\n"])
+            for _ in range(rng.randint(1, 8))
+        )
+        taken, _ = check(split(body, [rng.randint(1000, 5000)]), {"own_ids": rng.random() < 0.5})
+        bodies_taken += taken > 0
+    assert bodies_taken > 100
+
+
+def test_64_kib_events_read_64_kib_at_a_time_take_the_path() -> None:
+    events = [b"data: %05d" % i + b"y" * (KIB64 - 5) + b"\n\n" for i in range(20)]
+    body = b"".join(events)
+    chunks = split(body, [KIB64])
+    taken, refused = check(chunks, {})
+    # Every read but the first ends an event, the last one also at the body's end.
+    assert (taken, refused) == (len(chunks) - 1, 0)
+    parser = SSEParser()
+    got = [event for chunk in chunks for event in parser.feed(chunk)]
+    datas = [event.data or "" for event in got]
+    assert [data[:5] for data in datas] == [f"{i:05d}" for i in range(20)]
+    assert {len(data) for data in datas} == {KIB64}
+
+
+X = b"y" * 3000
+HALF = 1500
+A = b"data: " + X[:HALF]  # a read that ends inside a long data line
+B = X[HALF:]  # the rest of that line, in the next read
+
+
+@pytest.mark.parametrize(
+    ("chunks", "options"),
+    [
+        pytest.param([A, B + b"\ndata: b"], {}, id="no blank line after it"),
+        pytest.param([b"event: " + X[:HALF], B + b"\n\n"], {}, id="not a data line"),
+        pytest.param([A, B + b"\n\n"], {"max_event_size": len(X) + 5}, id="line over the limit"),
+        pytest.param(
+            [A, B + b"\n\ndata: " + X + b"y"],
+            {"max_event_size": len(X) + 6},
+            id="rest over the limit",
+        ),
+        pytest.param([b"data: a\n" + A, B + b"\n\n"], {}, id="an earlier data line"),
+        pytest.param([b": c\n" + A, B + b"\n\n"], {"show_comment_events": True}, id="a comment"),
+        pytest.param([b"retry: 5\n" + A, B + b"\n\n"], {"show_retry_events": True}, id="a retry"),
+        pytest.param([b"event: t\n" + A, B + b"\n\n"], {}, id="an event type"),
+        pytest.param([b"id: 5\n" + A, B + b"\n\n"], {}, id="a new id"),
+        pytest.param(
+            [b"id: 9\n" + A, B + b"\n\n", b"data: b\n\n"],
+            {"own_ids": True, "last_event_id": "9"},
+            id="its own id, the same as the last",
+        ),
+        pytest.param([A, B + b"\n\ndata: b\n\n"], {}, id="more lines after it"),
+    ],
+)
+def test_what_the_path_leaves_to_the_line_loop(
+    chunks: list[bytes], options: dict[str, Any]
+) -> None:
+    """Each case fails exactly one of the path's conditions, in its second read."""
+    assert check(chunks, options) == (0, 1)
+
+
+@pytest.mark.parametrize("rest", [b"", b"data: ne", b"id: 3", b":"])
+def test_the_rest_starts_the_next_line(rest: bytes) -> None:
+    body = b"data: " + X + b"\n\n" + rest
+    taken, _ = check([body[:HALF], body[HALF:], b"xt\n\n"], {"show_comment_events": True})
+    assert taken == (2 if rest == b"data: ne" else 1)  # "data: next" ends a read too
+
+
+def test_the_data_is_decoded_as_the_line_loop_does() -> None:
+    # Invalid UTF-8 is replaced, a character cut between reads is whole again.
+    body = b"data: \xff" + X + b"\xc3\xa9\n\n"
+    cut = body.index(b"\xc3") + 1
+    assert check([body[:cut], body[cut:]], {}) == (1, 0)
+    parser = SSEParser()
+    parser.feed(body[:cut])
+    [event] = parser.feed(body[cut:])
+    assert event.data == "\ufffd" + X.decode() + "\xe9"
