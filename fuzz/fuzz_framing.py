@@ -7,7 +7,8 @@ in arbitrary pieces, with or without the peer's EOF after them. Invariants:
 
 1. The same body bytes and the same outcome as h11: a clean end, SSEProtocolError where h11
    raised before the EOF, SSEConnectionError where it raised after it, or still waiting.
-2. Splits never matter: whole, in the drawn pieces and byte by byte give the same result.
+2. Splits never matter: whole, in the drawn pieces, in fixed-size reads and byte by byte
+   give the same result.
 3. Nothing but SSEProtocolError and SSEConnectionError escapes.
 """
 
@@ -31,6 +32,7 @@ __all__ = [
     "CHUNKED_HEAD",
     "FramingStats",
     "Outcome",
+    "big_chunked_bodies",
     "check_chunked",
     "chunked_bodies",
     "decode",
@@ -178,7 +180,22 @@ def mutated(draw: st.DrawFn, bodies: st.SearchStrategy[bytes]) -> bytes:
     return bytes(wire + draw(st.sampled_from([b"", b"HTTP/1.1 200 OK\r\n", b"\r\n", b"junk"])))
 
 
-WIRES = mutated(chunked_bodies(max_chunk=300)) | st.binary(max_size=200)
+@st.composite
+def big_chunked_bodies(draw: st.DrawFn) -> bytes:
+    """Chunks of up to a few KiB, so that reads end inside them and hold the end of one
+    and the start of the next, as 64 KiB events read 64 KiB at a time do."""
+    wire = bytearray()
+    for size in draw(st.lists(st.integers(1, 3000), min_size=1, max_size=6)):
+        spelling = draw(st.sampled_from(["x", "x", "X", "04x"]))
+        extension = draw(st.sampled_from([b"", b"", b"", b";a=1", b" "]))
+        wire += format(size, spelling).encode() + extension + b"\r\n"
+        wire += bytes([size % 256]) * size + b"\r\n"
+    return bytes(wire + b"0\r\n\r\n")
+
+
+WIRES = (
+    mutated(chunked_bodies(max_chunk=300)) | mutated(big_chunked_bodies()) | st.binary(max_size=200)
+)
 CUTS = st.lists(st.integers(min_value=0, max_value=4000), max_size=12)
 
 
@@ -191,6 +208,9 @@ def check_chunked(wire: bytes, cuts: list[int], eof: bool) -> Outcome:
     assert decode(ChunkedFraming(), bytewise, eof) == expected, "byte by byte"
     by_chunk = split_at(wire, chunk_ends(wire))
     assert decode(ChunkedFraming(), by_chunk, eof) == expected, "chunk by chunk"
+    size = 50 + (cuts[0] if cuts else len(wire)) % 4000  # as a socket reads: fixed-size reads
+    reads = [wire[i : i + size] for i in range(0, len(wire), size)]
+    assert decode(ChunkedFraming(), reads, eof) == expected, f"in reads of {size} bytes"
     return expected
 
 

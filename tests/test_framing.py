@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from fuzz.fuzz_framing import (
     CHUNKED_HEAD,
+    big_chunked_bodies,
     check_chunked,
     chunked_bodies,
     decode,
@@ -315,5 +316,126 @@ def test_a_read_ending_inside_a_big_chunk_is_returned_as_bytes() -> None:
     assert second == data + data[:1000]
     framing.feed(data[1000:] + b"\r\n0\r\n\r\n")
     assert framing.read() == data[1000:]
+    assert framing.read() == b""
+    assert framing.done
+
+
+# -- chunks larger than a read: the data of two chunks in one read ----------------------
+
+
+class ChunkEndsSpy:
+    """Counts the reads that ChunkedFraming._chunk_ends answered."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.taken = 0
+        original = ChunkedFraming._chunk_ends
+
+        def spied(framing: ChunkedFraming, buf: bytes) -> bytes | None:
+            data = original(framing, buf)
+            self.taken += data is not None
+            return data
+
+        monkeypatch.setattr(ChunkedFraming, "_chunk_ends", spied)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    wire=mutated(big_chunked_bodies()),
+    cuts=st.lists(st.integers(min_value=0, max_value=20000), max_size=12),
+    eof=st.booleans(),
+)
+def test_reads_across_big_chunks_match_h11(wire: bytes, cuts: list[int], eof: bool) -> None:
+    """Reads that end inside big chunks, as 64 KiB events read 64 KiB at a time do
+    (check_chunked also reads the body in reads of a fixed size)."""
+    check_chunked(wire, cuts, eof)
+
+
+def test_64_kib_events_one_chunk_each_read_64_kib_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spy = ChunkEndsSpy(monkeypatch)
+    payloads = [b"%05d" % i + b"y" * (64 * 1024) for i in range(12)]
+    wire = b"".join(b"%x\r\n" % len(p) + p + b"\r\n" for p in payloads) + b"0\r\n\r\n"
+    reads = [wire[i : i + RECEIVE_SIZE] for i in range(0, len(wire), RECEIVE_SIZE)]
+    framing = ChunkedFraming()
+    out = bytearray()
+    for read in reads:
+        framing.feed(read)
+        data = framing.read()
+        assert type(data) is bytes
+        out += data
+        if spy.taken and not framing.done:
+            assert framing.starved  # nothing kept: the pump goes back to the socket
+            assert framing.read() == b""
+    assert bytes(out) == b"".join(payloads)
+    assert framing.done
+    # Every read that holds a chunk's end and the next chunk's start, but the last.
+    assert spy.taken == len(payloads) - 1
+
+
+BIG = b"y" * 3000
+NEXT = b"z" * 3000
+
+
+@pytest.mark.parametrize(
+    ("second_read", "data", "then"),
+    [
+        pytest.param(b"\r\nbb8;ext\r\n" + NEXT[:10], NEXT[:10], None, id="an extension"),
+        pytest.param(b"\r\n3\r\nabc\r\n", b"abc", None, id="the next chunk is whole"),
+        pytest.param(b"\r\n0\r\n\r\n", b"", "done", id="the last chunk"),
+        pytest.param(b"XYbb8\r\n" + NEXT[:10], b"", SSEProtocolError, id="no CRLF after the data"),
+        pytest.param(b"\r\nbb8\r\n" + NEXT[:10], NEXT[:10], SSEConnectionError, id="then EOF"),
+    ],
+)
+def test_reads_the_chunk_ends_path_leaves_to_the_decoder(
+    monkeypatch: pytest.MonkeyPatch, second_read: bytes, data: bytes, then: object
+) -> None:
+    framing = ChunkedFraming()
+    framing.feed(b"%x\r\n" % (2 * len(BIG)) + BIG)
+    assert framing.read() == BIG
+    spy = ChunkEndsSpy(monkeypatch)
+    framing.feed(BIG[:-1] + b"!" + second_read)
+    if then is SSEConnectionError:
+        framing.feed_eof()
+    assert framing.read() == BIG[:-1] + b"!" + data
+    assert spy.taken == 0
+    if then is None:
+        assert framing.starved
+        assert framing.read() == b""
+    elif then == "done":
+        assert framing.done
+    else:
+        assert not framing.starved
+        with pytest.raises(then):  # type: ignore[call-overload]
+            framing.read()
+
+
+def test_a_read_that_ends_after_the_size_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    spy = ChunkEndsSpy(monkeypatch)
+    framing = ChunkedFraming()
+    framing.feed(b"%x\r\n" % len(BIG) + BIG[:1000])
+    assert framing.read() == BIG[:1000]
+    framing.feed(BIG[1000:] + b"\r\n%x\r\n" % len(NEXT))
+    assert framing.read() == BIG[1000:]
+    assert spy.taken == 1
+    assert framing.starved
+    framing.feed(NEXT + b"\r\n")
+    assert framing.read() == NEXT
+    assert framing.read() == b""
+    assert not framing.done
+
+
+def test_the_chunk_ends_path_keeps_counting_the_next_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    spy = ChunkEndsSpy(monkeypatch)
+    framing = ChunkedFraming()
+    framing.feed(b"%x\r\n" % len(BIG) + BIG[:1000])
+    assert framing.read() == BIG[:1000]
+    framing.feed(BIG[1000:] + b"\r\n%x\r\n" % len(NEXT) + NEXT[:1000])
+    assert framing.read() == BIG[1000:] + NEXT[:1000]
+    assert spy.taken == 1
+    assert framing.starved
+    # Exactly the rest of the next chunk is data: one byte more is its CRLF's place.
+    framing.feed(NEXT[1000:] + b"\r\n0\r\n\r\n")
+    assert framing.read() == NEXT[1000:]
     assert framing.read() == b""
     assert framing.done

@@ -176,6 +176,10 @@ class ChunkedFraming(_Framing):
                     self._buf = b""
                     self.starved = not self._eof
                     return buf[start:stop]
+        elif self._state == _DATA and not self._eof:
+            data = self._chunk_ends(buf)
+            if data is not None:
+                return data
         parts: list[bytes | memoryview] = []
         try:
             self._decode(parts)
@@ -191,6 +195,25 @@ class ChunkedFraming(_Framing):
             part = parts[0]
             return part if type(part) is bytes else bytes(part)
         return b"".join(parts)  # the chunks' data copied once, from views of the read
+
+    def _chunk_ends(self, buf: bytes) -> bytes | None:
+        """The buffer holds the current chunk's last bytes, a plain size line and the
+        start of the next chunk, which goes on past it: how chunks larger than a read
+        arrive (an event of 64 KiB in one chunk, read 64 KiB at a time). The data of
+        both, joined; None (nothing changed) for anything else."""
+        stop = self._remaining
+        line = _PLAIN_CHUNK_LINE_RE.match(buf, stop + 2)
+        if line is None or not buf.startswith(b"\r\n", stop):
+            return None
+        start = line.end()
+        size = int(line[1], 16)
+        if len(buf) - start >= size:
+            return None  # the next chunk ends in this read too: the decoder's case
+        self._remaining = size - (len(buf) - start)
+        self._buf = b""
+        self.starved = True
+        view = memoryview(buf)
+        return b"".join((view[:stop], view[start:]))
 
     def _decode(self, parts: list[bytes | memoryview]) -> None:
         """Move every decodable byte of the buffer into ``parts`` (views of the buffer,
