@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import random
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -211,3 +212,24 @@ def test_the_data_is_decoded_as_the_line_loop_does() -> None:
     parser.feed(body[:cut])
     [event] = parser.feed(body[cut:])
     assert event.data == "\ufffd" + X.decode() + "\xe9"
+
+
+def test_a_64_kib_event_at_a_time_needs_two_copies_of_it() -> None:
+    """Reading 64 KiB events 64 KiB at a time, the parser holds at most the line being
+    finished and its text (the start of the next line is copied after the line goes):
+    about two copies of an event on top of the read, whichever path runs."""
+    events = [b"data: %05d" % i + b"y" * (KIB64 - 5) + b"\n\n" for i in range(8)]
+    reads = split(b"".join(events), [KIB64])
+    parser = SSEParser()
+    tracemalloc.start()
+    try:
+        baseline = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        count = 0
+        for read in reads:
+            count += len(parser.feed(read))  # each event dropped at once, as a consumer does
+        peak = tracemalloc.get_traced_memory()[1] - baseline
+    finally:
+        tracemalloc.stop()
+    assert count == 8
+    assert peak <= 2.5 * KIB64, f"peak {peak / KIB64:.2f} times a 64 KiB event"

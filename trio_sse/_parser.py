@@ -355,7 +355,11 @@ class SSEParser:
             text = tail.decode()
         except UnicodeDecodeError:
             text = tail.decode("utf-8", "replace")
-        self._tail = bytearray(memoryview(data)[lf + 2 :])
+        # The line's bytes go before the next line's are copied: the line, its text and
+        # the start of the next event are never all held at once.
+        self._tail = bytearray()
+        del tail
+        self._tail += memoryview(data)[lf + 2 :]
         events.append(_new_event(ServerSentEvent, (text, None, self._shown_id, None, None)))
         return True
 
