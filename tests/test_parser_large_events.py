@@ -1,7 +1,8 @@
 """Events larger than a read, as 64 KiB events arrive when they are read 64 KiB at a time.
 
 Such a read holds the end of one event's long ``data:`` line, the blank line and the
-start of the next event's; ``SSEParser._long_data_ends`` dispatches it without the line
+start of the next event's; ``SSEParser._long_data_ends`` (LF line ends) and
+``_long_crlf_data_ends`` (CRLF, as sse-starlette writes) dispatch it without the line
 loop. Every case here is checked against the same parser with that path turned off,
 chunk by chunk: the same events, the same errors (with the events before them), the same
 last event ID and retry, and the same state for whatever comes next.
@@ -65,21 +66,29 @@ OPTIONS = st.fixed_dictionaries(
 
 
 class Spy:
-    """Counts what ``_long_data_ends`` answered; with ``off``, refuses every time."""
+    """Counts what the path answered (``_long_data_ends`` for LF line ends,
+    ``_long_crlf_data_ends`` for CRLF); with ``off``, it refuses every time."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, *, off: bool = False) -> None:
         self.taken = self.refused = 0
-        original = SSEParser._long_data_ends
+        lf_path = SSEParser._long_data_ends
+        crlf_path = SSEParser._long_crlf_data_ends
 
-        def spied(parser: SSEParser, data: bytes, lf: int, events: list[Any]) -> bool:
-            taken = not off and original(parser, data, lf, events)
+        def count(taken: bool) -> bool:
             if taken:
                 self.taken += 1
             else:
                 self.refused += 1
             return taken
 
-        monkeypatch.setattr(SSEParser, "_long_data_ends", spied)
+        def spied_lf(parser: SSEParser, data: bytes, lf: int, events: list[Any]) -> bool:
+            return count(not off and lf_path(parser, data, lf, events))
+
+        def spied_crlf(parser: SSEParser, data: bytes, events: list[Any]) -> bool:
+            return count(not off and crlf_path(parser, data, events))
+
+        monkeypatch.setattr(SSEParser, "_long_data_ends", spied_lf)
+        monkeypatch.setattr(SSEParser, "_long_crlf_data_ends", spied_crlf)
 
 
 def state(parser: SSEParser) -> dict[str, object]:
@@ -135,7 +144,7 @@ def test_random_reads_of_random_events_take_the_path_often() -> None:
             b"data: "
             + rng.choice([b"", b"\xc3\xa9", b"\xff"])
             + b"y" * rng.randint(0, 9000)
-            + b"\n\n"
+            + rng.choice([b"\n\n", b"\r\n\r\n"])
             if rng.random() < 0.8
             else rng.choice([b"id: 1\n", b"event: t\n", b": c\n", b"data: a\n", b"\n"])
             for _ in range(rng.randint(1, 8))
@@ -145,8 +154,9 @@ def test_random_reads_of_random_events_take_the_path_often() -> None:
     assert bodies_taken > 100
 
 
-def test_64_kib_events_read_64_kib_at_a_time_take_the_path() -> None:
-    events = [b"data: %05d" % i + b"y" * (KIB64 - 5) + b"\n\n" for i in range(20)]
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n"])
+def test_64_kib_events_read_64_kib_at_a_time_take_the_path(eol: bytes) -> None:
+    events = [b"data: %05d" % i + b"y" * (KIB64 - 5) + eol + eol for i in range(20)]
     body = b"".join(events)
     chunks = split(body, [KIB64])
     taken, refused = check(chunks, {})
@@ -187,6 +197,12 @@ B = X[HALF:]  # the rest of that line, in the next read
             id="its own id, the same as the last",
         ),
         pytest.param([A, B + b"\n\ndata: b\n\n"], {}, id="more lines after it"),
+        # CRLF line ends (sse-starlette): the same conditions, and where the CRs are.
+        pytest.param([A, B + b"\r\ndata: b"], {}, id="CRLF, no blank line after it"),
+        pytest.param([A, B + b"\nx\r\n\r\n"], {}, id="CRLF, an LF line end before"),
+        pytest.param([A, B + b"\r\n\r\ndata: b\r"], {}, id="CRLF, a CR in the rest"),
+        pytest.param([A, B + b"\r\n\r\ndata: b\r\n\r\n"], {}, id="CRLF, more lines after it"),
+        pytest.param([b"event: t\r\n" + A, B + b"\r\n\r\n"], {}, id="CRLF, an event type"),
     ],
 )
 def test_what_the_path_leaves_to_the_line_loop(
@@ -196,10 +212,11 @@ def test_what_the_path_leaves_to_the_line_loop(
     assert check(chunks, options) == (0, 1)
 
 
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n"])
 @pytest.mark.parametrize("rest", [b"", b"data: ne", b"id: 3", b":"])
-def test_the_rest_starts_the_next_line(rest: bytes) -> None:
-    body = b"data: " + X + b"\n\n" + rest
-    taken, _ = check([body[:HALF], body[HALF:], b"xt\n\n"], {"show_comment_events": True})
+def test_the_rest_starts_the_next_line(rest: bytes, eol: bytes) -> None:
+    body = b"data: " + X + eol + eol + rest
+    taken, _ = check([body[:HALF], body[HALF:], b"xt" + eol + eol], {"show_comment_events": True})
     assert taken == (2 if rest == b"data: ne" else 1)  # "data: next" ends a read too
 
 

@@ -305,7 +305,8 @@ class SSEParser:
                 else:
                     self._feed_blocks(data, events)
             elif 13 in data:
-                self._feed_lines(data, events)
+                if not self._long_crlf_data_ends(data, events):
+                    self._feed_lines(data, events)
             elif (lf := data.find(b"\n")) < 0:
                 self._extend_tail(data)  # the middle of a long line: two memchr, no split
             elif not self._long_data_ends(data, lf, events):
@@ -331,25 +332,50 @@ class SSEParser:
         line: how events far larger than a read arrive, one per read or so. Dispatches
         the event with two memchr over ``data`` in all; False (nothing changed) for
         anything else, which the general path then reads."""
+        if data[lf + 1 : lf + 2] != b"\n":
+            return False
+        # The line loop counts the chunk up to the blank line (_feed_blocks splits it).
+        return self._end_long_data(data, lf, lf + 2, lf + 2, events)
+
+    def _long_crlf_data_ends(self, data: bytes, events: list[ServerSentEvent]) -> bool:
+        """The same with CRLF line ends, as sse-starlette writes them: the line's CR is
+        the first CR and LF of ``data``, the blank line's CRLF follows, and the rest has
+        neither."""
+        cr = data.find(b"\r")
+        if (
+            data[cr + 1 : cr + 4] != b"\n\r\n"
+            or data.find(b"\n", 0, cr) >= 0
+            or data.find(b"\r", cr + 3) >= 0
+        ):
+            return False
+        # The line loop reads the whole chunk at once (it has a CR) and counts all of it.
+        return self._end_long_data(data, cr, cr + 4, len(data), events)
+
+    def _end_long_data(
+        self, data: bytes, end: int, rest: int, counted: int, events: list[ServerSentEvent]
+    ) -> bool:
+        """Dispatch the buffered ``data:`` line, which ``data[:end]`` finishes, as its
+        block's event, and keep ``data[rest:]`` as the next line's start, if nothing else
+        is pending; ``counted``: how much of ``data`` the line loop's bound would count.
+        False (nothing changed) otherwise."""
         tail = self._tail
         if (
-            data[lf + 1 : lf + 2] != b"\n"
-            or not tail.startswith(b"data: ")
-            or len(tail) + lf > self._max_event_size
-            or len(data) - lf - 2 > self._max_event_size
+            not tail.startswith(b"data: ")
+            or len(tail) + end > self._max_event_size
+            or len(data) - rest > self._max_event_size
             or self._data
             or self._block_extras
             or self._event_type
             or self._id_buffer != self._committed_id
             or (self._own_ids and self._shown_id is not None)
-            or data.find(b"\n", lf + 2) >= 0
+            or data.find(b"\n", rest) >= 0
         ):
             return False
-        # The block's bound as the line loop leaves it: the bytes up to the blank line,
-        # or 0 once its measurement (of a block with nothing left in it) has run.
-        bound = len(tail) + lf + 2
+        # The block's bound as the line loop leaves it, or 0 once its measurement (of a
+        # block with nothing left in it) has run.
+        bound = len(tail) + counted
         self._block_bound = bound if bound <= self._check_at else 0
-        tail += memoryview(data)[:lf]
+        tail += memoryview(data)[:end]
         del tail[:6]  # cheap at the front of a bytearray
         try:
             text = tail.decode()
@@ -359,7 +385,7 @@ class SSEParser:
         # the start of the next event are never all held at once.
         self._tail = bytearray()
         del tail
-        self._tail += memoryview(data)[lf + 2 :]
+        self._tail += memoryview(data)[rest:]
         events.append(_new_event(ServerSentEvent, (text, None, self._shown_id, None, None)))
         return True
 
