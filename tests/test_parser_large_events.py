@@ -10,9 +10,11 @@ last event ID and retry, and the same state for whatever comes next.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import random
 import tracemalloc
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -82,13 +84,24 @@ class Spy:
             return taken
 
         def spied_lf(parser: SSEParser, data: bytes, lf: int, events: list[Any]) -> bool:
-            return count(not off and lf_path(parser, data, lf, events))
+            with self.taking():
+                return count(not off and lf_path(parser, data, lf, events))
 
         def spied_crlf(parser: SSEParser, data: bytes, events: list[Any]) -> bool:
-            return count(not off and crlf_path(parser, data, events))
+            with self.taking():
+                return count(not off and crlf_path(parser, data, events))
 
         monkeypatch.setattr(SSEParser, "_long_data_ends", spied_lf)
         monkeypatch.setattr(SSEParser, "_long_crlf_data_ends", spied_crlf)
+
+    @contextlib.contextmanager
+    def taking(self) -> Iterator[None]:
+        """An error raised by the path comes after its event: the path was taken."""
+        try:
+            yield
+        except SSEProtocolError:
+            self.taken += 1
+            raise
 
 
 def state(parser: SSEParser) -> dict[str, object]:
@@ -181,28 +194,13 @@ B = X[HALF:]  # the rest of that line, in the next read
         pytest.param([A, B + b"\ndata: b"], {}, id="no blank line after it"),
         pytest.param([b"event: " + X[:HALF], B + b"\n\n"], {}, id="not a data line"),
         pytest.param([A, B + b"\n\n"], {"max_event_size": len(X) + 5}, id="line over the limit"),
-        pytest.param(
-            [A, B + b"\n\ndata: " + X + b"y"],
-            {"max_event_size": len(X) + 6},
-            id="rest over the limit",
-        ),
         pytest.param([b"data: a\n" + A, B + b"\n\n"], {}, id="an earlier data line"),
         pytest.param([b": c\n" + A, B + b"\n\n"], {"show_comment_events": True}, id="a comment"),
         pytest.param([b"retry: 5\n" + A, B + b"\n\n"], {"show_retry_events": True}, id="a retry"),
-        pytest.param([b"event: t\n" + A, B + b"\n\n"], {}, id="an event type"),
-        pytest.param([b"id: 5\n" + A, B + b"\n\n"], {}, id="a new id"),
-        pytest.param(
-            [b"id: 9\n" + A, B + b"\n\n", b"data: b\n\n"],
-            {"own_ids": True, "last_event_id": "9"},
-            id="its own id, the same as the last",
-        ),
-        pytest.param([A, B + b"\n\ndata: b\n\n"], {}, id="more lines after it"),
-        # CRLF line ends (sse-starlette): the same conditions, and where the CRs are.
+        # CRLF line ends (sse-starlette): where the CRs are.
         pytest.param([A, B + b"\r\ndata: b"], {}, id="CRLF, no blank line after it"),
         pytest.param([A, B + b"\nx\r\n\r\n"], {}, id="CRLF, an LF line end before"),
-        pytest.param([A, B + b"\r\n\r\ndata: b\r"], {}, id="CRLF, a CR in the rest"),
-        pytest.param([A, B + b"\r\n\r\ndata: b\r\n\r\n"], {}, id="CRLF, more lines after it"),
-        pytest.param([b"event: t\r\n" + A, B + b"\r\n\r\n"], {}, id="CRLF, an event type"),
+        pytest.param([A, B + b"\n\ndata: b\r"], {}, id="LF, then a CR in the rest"),
     ],
 )
 def test_what_the_path_leaves_to_the_line_loop(
@@ -213,11 +211,75 @@ def test_what_the_path_leaves_to_the_line_loop(
 
 
 @pytest.mark.parametrize("eol", [b"\n", b"\r\n"])
+@pytest.mark.parametrize(
+    ("rest", "options"),
+    [
+        pytest.param(b"data: b\n\nid: 7\n: c\ndata: n", {}, id="whole blocks, then a line"),
+        pytest.param(b"data: b\n\ndata: n", {"max_event_size": 4000}, id="plain blocks"),
+        pytest.param(b"data: a\n", {"max_event_size": 3100}, id="a complete data line"),
+        pytest.param(b"data: " + X + b"y", {"max_event_size": len(X) + 6}, id="over the limit"),
+        pytest.param(b"x" * 3200 + b"\n", {"max_event_size": 3100}, id="a long line"),
+        pytest.param(b"\n\n\n", {"show_comment_events": True}, id="blank lines"),
+    ],
+)
+def test_the_rest_is_read_as_the_line_loop_reads_it(
+    rest: bytes, options: dict[str, Any], eol: bytes
+) -> None:
+    """Whatever follows the blank line in the read: more blocks, lines, errors. With
+    CRLF ends the line loop reads the read whole, with LF it splits it after the blank
+    line, and the bound each leaves differs: the states are compared too."""
+    rest = rest.replace(b"\n", eol)
+    taken, _ = check([A, B + eol + eol + rest, b"xt" + eol + eol], options)
+    assert taken >= 1
+
+
+def test_a_crlf_read_that_ends_in_a_cr() -> None:
+    # The CR may be a CRLF's whose LF comes in the next read: the line loop keeps it
+    # pending, and so does the path, which reads the rest with the line loop.
+    assert check([A, B + b"\r\n\r\ndata: b\r", b"\n\r\n"], {}) == (1, 0)
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n"])
 @pytest.mark.parametrize("rest", [b"", b"data: ne", b"id: 3", b":"])
 def test_the_rest_starts_the_next_line(rest: bytes, eol: bytes) -> None:
     body = b"data: " + X + eol + eol + rest
     taken, _ = check([body[:HALF], body[HALF:], b"xt" + eol + eol], {"show_comment_events": True})
     assert taken == (2 if rest == b"data: ne" else 1)  # "data: next" ends a read too
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n"])
+@pytest.mark.parametrize(
+    ("lines", "options", "name", "event_id"),
+    [
+        pytest.param([b"event: t"], {}, "t", None, id="a type"),
+        pytest.param([b"event: message"], {}, "message", None, id="the default type"),
+        pytest.param([b"id: 5"], {}, None, "5", id="an id"),
+        pytest.param([b"id: 5", b"event: t"], {"own_ids": True}, "t", "5", id="both, own ids"),
+        pytest.param([b"id: 9"], {"own_ids": True, "last_event_id": "9"}, None, "9", id="own id"),
+        pytest.param([b"id"], {"last_event_id": "9"}, None, None, id="an id that clears it"),
+        pytest.param([b"id: a\x00b"], {"last_event_id": "9"}, None, "9", id="an id with NUL"),
+    ],
+)
+def test_event_and_id_lines_before_the_long_line(
+    lines: list[bytes],
+    options: dict[str, Any],
+    name: str | None,
+    event_id: str | None,
+    eol: bytes,
+) -> None:
+    """sse-starlette writes ``id`` and ``event`` lines before the data: the path takes
+    such blocks, commits the id and gives the event its type, as the blank line does."""
+    head = b"".join(line + eol for line in lines)
+    chunks = [head + A, B + eol + eol + b"data: ne", b"xt" + eol + eol]
+    assert check(chunks, options) == (2, 0)
+    parser = SSEParser(**options)
+    parser.feed(chunks[0])
+    [event] = parser.feed(chunks[1])
+    assert (event.event, event.id) == (name, event_id)
+    assert parser.last_event_id == (event_id if event_id != "" else None)
+    [after] = parser.feed(chunks[2])
+    # The next block has no id line: the last id again, or none with own_ids.
+    assert after.id == (None if options.get("own_ids") else event_id)
 
 
 def test_the_data_is_decoded_as_the_line_loop_does() -> None:
@@ -250,3 +312,15 @@ def test_a_64_kib_event_at_a_time_needs_two_copies_of_it() -> None:
         tracemalloc.stop()
     assert count == 8
     assert peak <= 2.5 * KIB64, f"peak {peak / KIB64:.2f} times a 64 KiB event"
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n"])
+def test_the_bound_left_by_a_long_line_before_the_data(eol: bytes) -> None:
+    """A block whose earlier lines come close to the size at which the line loop
+    compacts a block: after the blank line, the next block's data line must not be
+    compacted (or checked) earlier than the line loop would."""
+    event_line = b"event: " + b"e" * (65500 - 8 - len(A) - len(eol) + 1)
+    first = event_line + eol + A
+    assert len(first) == 65500  # under SPILL_SIZE: counted, not yet measured
+    chunks = [first, B + eol + eol + b"data: a" + eol + b"z" * 100, eol + eol]
+    assert check(chunks, {}) == (1, 1)  # the last read ends a line of z: the line loop

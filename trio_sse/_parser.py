@@ -327,54 +327,43 @@ class SSEParser:
         return events
 
     def _long_data_ends(self, data: bytes, lf: int, events: list[ServerSentEvent]) -> bool:
-        """A long ``data:`` line, the block's only line, ends at ``lf`` with the block,
-        and the rest of ``data`` (no CR in it) is the start of the next block's first
-        line: how events far larger than a read arrive, one per read or so. Dispatches
-        the event with two memchr over ``data`` in all; False (nothing changed) for
-        anything else, which the general path then reads."""
+        """A long ``data:`` line, its block's only data line, ends at ``lf`` and the
+        blank line follows: how events far larger than a read arrive, one per read or
+        so. Dispatches the event without the line loop; False (nothing changed) for
+        anything else, which the general path then reads. ``data`` has no CR."""
         if data[lf + 1 : lf + 2] != b"\n":
             return False
-        # The line loop counts the chunk up to the blank line (_feed_blocks splits it).
-        return self._end_long_data(data, lf, lf + 2, lf + 2, events)
+        return self._end_long_data(data, lf, lf + 2, False, events)
 
     def _long_crlf_data_ends(self, data: bytes, events: list[ServerSentEvent]) -> bool:
-        """The same with CRLF line ends, as sse-starlette writes them: the line's CR is
-        the first CR and LF of ``data``, the blank line's CRLF follows, and the rest has
-        neither."""
+        """The same with CRLF line ends, as sse-starlette writes them: the first CR and
+        LF of ``data`` end the line, and the blank line's CRLF follows."""
         cr = data.find(b"\r")
-        if (
-            data[cr + 1 : cr + 4] != b"\n\r\n"
-            or data.find(b"\n", 0, cr) >= 0
-            or data.find(b"\r", cr + 3) >= 0
-        ):
+        if data[cr + 1 : cr + 4] != b"\n\r\n" or data.find(b"\n", 0, cr) >= 0:
             return False
-        # The line loop reads the whole chunk at once (it has a CR) and counts all of it.
-        return self._end_long_data(data, cr, cr + 4, len(data), events)
+        return self._end_long_data(data, cr, cr + 4, True, events)
 
     def _end_long_data(
-        self, data: bytes, end: int, rest: int, counted: int, events: list[ServerSentEvent]
+        self, data: bytes, end: int, rest: int, crlf: bool, events: list[ServerSentEvent]
     ) -> bool:
         """Dispatch the buffered ``data:`` line, which ``data[:end]`` finishes, as its
-        block's event, and keep ``data[rest:]`` as the next line's start, if nothing else
-        is pending; ``counted``: how much of ``data`` the line loop's bound would count.
-        False (nothing changed) otherwise."""
+        block's event, if the block has no other data, comment or retry line (``event``
+        and ``id`` lines are fine), then read ``data[rest:]`` as the line loop would
+        have. False (nothing changed) otherwise.
+
+        The parser is left exactly as the line loop leaves it, down to the block's size
+        bound: with LF ends that is ``_feed_blocks``, which splits the chunk after the
+        blank line; with CR in the chunk ``_feed_lines``, which reads it whole."""
         tail = self._tail
         if (
             not tail.startswith(b"data: ")
             or len(tail) + end > self._max_event_size
-            or len(data) - rest > self._max_event_size
             or self._data
             or self._block_extras
-            or self._event_type
-            or self._id_buffer != self._committed_id
-            or (self._own_ids and self._shown_id is not None)
-            or data.find(b"\n", rest) >= 0
         ):
             return False
-        # The block's bound as the line loop leaves it, or 0 once its measurement (of a
-        # block with nothing left in it) has run.
-        bound = len(tail) + counted
-        self._block_bound = bound if bound <= self._check_at else 0
+        # What the line loop's bound counts for the block the blank line ends.
+        counted = len(tail) + (len(data) if crlf else rest)
         tail += memoryview(data)[:end]
         del tail[:6]  # cheap at the front of a bytearray
         try:
@@ -385,8 +374,30 @@ class SSEParser:
         # the start of the next event are never all held at once.
         self._tail = bytearray()
         del tail
-        self._tail += memoryview(data)[rest:]
-        events.append(_new_event(ServerSentEvent, (text, None, self._shown_id, None, None)))
+        # The blank line: commit the block's id, and its type goes with the event.
+        event_type = self._event_type
+        name = _TYPE_NAMES.get(event_type) or _type_name(event_type) if event_type else None
+        event_id = self._shown_id
+        self._committed_id = self._id_buffer
+        self._event_type = b""
+        if self._own_ids:
+            self._shown_id = None  # the next block shows an id only if it has one
+        events.append(_new_event(ServerSentEvent, (text, name, event_id, None, None)))
+        if crlf:  # the rest's lines, then the bound and its check, as _feed_lines
+            self._block_bound = 0
+            if data.find(b"\r", rest) >= 0 or data.find(b"\n", rest) >= 0:
+                self._feed_lines(data[rest:], events)
+            elif rest < len(data):
+                self._extend_tail(memoryview(data)[rest:])  # the next line's start
+            self._block_bound = counted
+            if counted > self._check_at:
+                self._spill_and_measure()
+        else:  # the bound and its check, then the rest, as _feed_blocks
+            self._block_bound = counted if counted <= self._check_at else 0
+            if data.find(b"\n", rest) >= 0:
+                self._feed_from_block_start(data[rest:], events)
+            elif rest < len(data):
+                self._extend_tail(memoryview(data)[rest:])  # the next line's start
         return True
 
     def _one_block(self, data: bytes) -> list[ServerSentEvent] | None:
@@ -457,6 +468,10 @@ class SSEParser:
                 self._extend_tail(memoryview(data)[end:])  # the next block's first line
                 return
             data = data[end:]
+        self._feed_from_block_start(data, events)
+
+    def _feed_from_block_start(self, data: bytes, events: list[ServerSentEvent]) -> None:
+        """The rest of ``_feed_blocks``: an LF-only chunk that starts a block."""
         last_lf = data.rfind(b"\n")
         if last_lf < 0:
             self._extend_tail(data)  # the start of the next block's first line
