@@ -190,6 +190,9 @@ def big_chunked_bodies(draw: st.DrawFn) -> bytes:
         extension = draw(st.sampled_from([b"", b"", b"", b";a=1", b" "]))
         wire += format(size, spelling).encode() + extension + b"\r\n"
         wire += bytes([size % 256]) * size + b"\r\n"
+    if draw(st.integers(0, 7)) == 0:  # a chunk too big to end: positions past a C index
+        huge = draw(st.sampled_from([b"7fffffffffffffff", b"8000000000000000", b"f" * 20]))
+        return bytes(wire + huge + b"\r\n" + b"h" * draw(st.integers(0, 3000)))
     return bytes(wire + b"0\r\n\r\n")
 
 

@@ -439,3 +439,19 @@ def test_the_chunk_ends_path_keeps_counting_the_next_chunk(monkeypatch: pytest.M
     assert framing.read() == NEXT[1000:]
     assert framing.read() == b""
     assert framing.done
+
+
+@pytest.mark.parametrize("size", [b"7fffffffffffffff", b"8000000000000000", b"f" * 20])
+def test_a_chunk_too_big_for_a_c_index_is_read_as_h11_reads_it(size: bytes) -> None:
+    # h11 takes chunk sizes of up to 20 hex digits; positions that far into a read do
+    # not fit the regex module's index, so the shortcut for a chunk's end must not try.
+    framing = ChunkedFraming()
+    framing.feed(size + b"\r\nx")
+    assert framing.read() == b"x"
+    framing.feed(b"y" * 10)
+    assert framing.read() == b"y" * 10
+    assert framing.starved
+    assert h11_decode(CHUNKED_HEAD, [size + b"\r\nx" + b"y" * 10], False) == (
+        "waiting",
+        b"x" + b"y" * 10,
+    )

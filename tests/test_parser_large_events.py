@@ -296,7 +296,8 @@ def test_the_data_is_decoded_as_the_line_loop_does() -> None:
 def test_a_64_kib_event_at_a_time_needs_two_copies_of_it() -> None:
     """Reading 64 KiB events 64 KiB at a time, the parser holds at most the line being
     finished and its text (the start of the next line is copied after the line goes):
-    about two copies of an event on top of the read, whichever path runs."""
+    about two copies of an ASCII event on top of the read (text of wider characters
+    takes more: 4 bytes per character for emoji)."""
     events = [b"data: %05d" % i + b"y" * (KIB64 - 5) + b"\n\n" for i in range(8)]
     reads = split(b"".join(events), [KIB64])
     parser = SSEParser()

@@ -202,6 +202,8 @@ class ChunkedFraming(_Framing):
         arrive (an event of 64 KiB in one chunk, read 64 KiB at a time). The data of
         both, joined; None (nothing changed) for anything else."""
         stop = self._remaining
+        if stop + 5 > len(buf):  # no room for a CRLF and a size line, or a huge chunk
+            return None  # (before the match: re takes no position past a C ssize_t)
         line = _PLAIN_CHUNK_LINE_RE.match(buf, stop + 2)
         if line is None or not buf.startswith(b"\r\n", stop):
             return None
