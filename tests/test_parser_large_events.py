@@ -21,7 +21,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from tests.test_parser_properties import split
+from tests.test_parser_properties import parser_options, split
 from trio_sse import SSEParser, SSEProtocolError
 
 KIB64 = 64 * 1024
@@ -56,15 +56,7 @@ def bodies(draw: st.DrawFn) -> bytes:
     return b"".join(parts)
 
 
-OPTIONS = st.fixed_dictionaries(
-    {
-        "own_ids": st.booleans(),
-        "show_comment_events": st.booleans(),
-        "show_retry_events": st.booleans(),
-        "max_event_size": st.one_of(st.just(2**20), st.integers(1, 3100)),
-        "last_event_id": st.sampled_from([None, "", "9"]),
-    }
-)
+OPTIONS = parser_options(st.integers(1, 3100))
 
 
 class Spy:

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from tests.test_parser_properties import parser_options
 from trio_sse import ServerSentEvent, SSEParser, SSEProtocolError
 from trio_sse._parser import ONE_BLOCK_SIZE
 
@@ -43,15 +44,7 @@ def one_event_chunks(draw: st.DrawFn) -> bytes:
     return b"".join(line + draw(EOLS) for line in lines) + draw(EOLS.filter(lambda e: e != b"\r"))
 
 
-OPTIONS = st.fixed_dictionaries(
-    {
-        "own_ids": st.booleans(),
-        "show_comment_events": st.booleans(),
-        "show_retry_events": st.booleans(),
-        "max_event_size": st.one_of(st.just(2**20), st.integers(1, 40)),
-        "last_event_id": st.sampled_from([None, "", "9"]),
-    }
-)
+OPTIONS = parser_options(st.integers(1, 40))
 
 
 def run(chunks: list[bytes], options: dict[str, Any]) -> tuple[list[object], str | None]:

@@ -207,6 +207,20 @@ def split(body: bytes, sizes: list[int]) -> list[bytes]:
     return cut_cyclically(body, sizes)
 
 
+def parser_options(small_limits: st.SearchStrategy[int]) -> st.SearchStrategy[dict[str, Any]]:
+    """Every SSEParser option: the flags, a last event ID, and a limit that is either
+    far off or drawn from ``small_limits`` (near the sizes a test's bodies have)."""
+    return st.fixed_dictionaries(
+        {
+            "own_ids": st.booleans(),
+            "show_comment_events": st.booleans(),
+            "show_retry_events": st.booleans(),
+            "max_event_size": st.one_of(st.just(2**20), small_limits),
+            "last_event_id": st.sampled_from([None, "", "9"]),
+        }
+    )
+
+
 def bytewise(body: bytes) -> list[bytes]:
     """One chunk per byte."""
     return [body[i : i + 1] for i in range(len(body))]
