@@ -3,9 +3,10 @@
 Run: ``python -m benchmarks.e2e_server PORT_FILE``; it writes its port there. Endpoints:
 
 - ``/bulk/<workload>/<framing>/<count>``: ``count`` events of a workload (``small``,
-  ``llm``, ``starlette``, ``large``) in a framing (``close``: no framing, the server closes;
-  ``event``: one HTTP chunk per event; ``64k``: 64 KiB HTTP chunks). The response is
-  built once, cached, and written in 256 KiB pieces, so the client is the bottleneck.
+  ``llm``, ``starlette``, ``large``, ``large_starlette``) in a framing (``close``: no
+  framing, the server closes; ``event``: one HTTP chunk per event; ``64k``: 64 KiB HTTP
+  chunks). The response is built once, cached, and written in 256 KiB pieces, so the
+  client is the bottleneck.
 - ``/latency/<count>/<interval_ms>``: ``count`` events, one chunk each, ``interval_ms``
   apart; each event's data is the server's ``time.monotonic_ns()`` at the write (the
   monotonic clock is system-wide on Linux, so the client can subtract it).

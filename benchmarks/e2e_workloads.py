@@ -1,8 +1,8 @@
 """The event streams of the end-to-end benchmarks and the answer a correct client gives.
 
-Four workloads (``small``, ``llm``, ``starlette``, ``large``) in three HTTP framings (``close``,
-``event``, ``64k``). Every event's data is distinct, so a client that drops, repeats,
-splits or garbles events gets a different digest.
+Five workloads (``small``, ``llm``, ``starlette``, ``large``, ``large_starlette``) in three
+HTTP framings (``close``, ``event``, ``64k``). Every event's data is distinct, so a client
+that drops, repeats, splits or garbles events gets a different digest.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ WORKLOADS: dict[str, tuple[str, int]] = {  # key -> (title, full event count)
     "llm": ("LLM-token-like JSON", 100_000),
     "starlette": ("LLM-like JSON, sse-starlette style", 100_000),
     "large": ("64 KiB events", 2_000),
+    "large_starlette": ("64 KiB events, sse-starlette style", 2_000),
 }
 HTTP_CHUNK = 64 * 1024
 _FILLER = b"abcdefghijklmnopqrstuvwxyz0123456789" * (65536 // 36 + 1)
@@ -37,15 +38,15 @@ def event_data(workload: str, i: int) -> bytes:
             b'"model":"gpt-4o","choices":[{"index":0,"delta":{"content":" tok%d"},'
             b'"finish_reason":null}]}' % i
         )
-    if workload == "large":
+    if workload in ("large", "large_starlette"):
         return (b"%08d" % i + _FILLER)[:65536]
     raise ValueError(f"unknown workload {workload!r}")
 
 
 def event_block(workload: str, i: int) -> bytes:
-    """Event ``i`` on the wire: a plain ``data:`` line, or for ``starlette`` the id,
-    event type and data lines with CRLF ends that sse-starlette writes."""
-    if workload == "starlette":
+    """Event ``i`` on the wire: a plain ``data:`` line, or for the sse-starlette styles
+    the id, event type and data lines with CRLF ends that sse-starlette writes."""
+    if workload in ("starlette", "large_starlette"):
         return b"id: %d\r\nevent: delta\r\ndata: %s\r\n\r\n" % (i, event_data(workload, i))
     return b"data: " + event_data(workload, i) + b"\n\n"
 
