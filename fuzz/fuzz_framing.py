@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from fuzz import fuzz_settings
 from trio_sse import SSEConnectionError, SSEProtocolError
 from trio_sse._exchange import MAX_HEAD_SIZE
-from trio_sse._framing import BodyFraming, ChunkedFraming
+from trio_sse._framing import BodyFraming, ChunkedFraming, Spliced
 
 __all__ = [
     "CHUNKED_HEAD",
@@ -73,7 +73,8 @@ def split_at(data: bytes, cuts: Iterable[int]) -> Iterator[bytes]:
 
 
 def decode(framing: BodyFraming, pieces: Iterable[bytes], eof: bool) -> Outcome:
-    """Drive a framing as HTTPExchange does: feed, then read until b""."""
+    """Drive a framing as HTTPExchange does: feed, then read (``read_spliced``, as the
+    session's reads go) until b""."""
     out = bytearray()
     try:
         for piece in [*pieces, *([b""] if eof else [])]:
@@ -83,7 +84,11 @@ def decode(framing: BodyFraming, pieces: Iterable[bytes], eof: bool) -> Outcome:
                 framing.feed(piece)
             else:
                 framing.feed_eof()
-            while data := framing.read():
+            while data := framing.read_spliced():
+                if isinstance(data, Spliced):
+                    joined = data.joined()
+                    assert len(data) == len(joined)
+                    data = joined
                 out += data
     except SSEProtocolError:
         return ("protocol", bytes(out))

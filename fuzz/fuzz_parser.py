@@ -4,6 +4,8 @@ The invariants, checked on every example:
 
 1. ``feed`` returns a list of well-formed ServerSentEvents or raises SSEProtocolError;
    nothing else escapes. After a SSEProtocolError every later call raises it again.
+   Every other chunk goes through ``feed_spliced`` instead, with a chunk-size line put
+   in it as the chunked decoder leaves it.
 2. Chunking never matters: the same body fed whole or in any pieces (empty ones included)
    gives the same events and state, or raises in both cases; events returned before a
    raise are a prefix of what an unlimited parser would produce.
@@ -231,6 +233,18 @@ def check_untraced(chunks: list[bytes], options: dict[str, Any], whole: Result) 
     assert (parser.last_event_id, parser.retry) == (whole.last_event_id, whole.retry)
 
 
+SIZE_LINE = b"\r\n10000\r\n"
+
+
+def spliced_read(piece: bytes) -> tuple[bytes, int, int]:
+    """``piece`` as a chunked read that spans two chunks holds it (for feed_spliced): a
+    chunk's CRLF and the next one's size line inside it, where a blank line ends if one
+    does (one chunk per event), else in the middle."""
+    end = piece.find(b"\n\n")
+    cut = end + 2 if end >= 0 else len(piece) // 2
+    return piece[:cut] + SIZE_LINE + piece[cut:], cut, cut + len(SIZE_LINE)
+
+
 def check_parser(body: bytes, chunks: list[bytes], options: dict[str, Any]) -> None:
     """Assert all invariants for one body, chunking and set of options."""
     limit = options["max_event_size"]
@@ -254,10 +268,11 @@ def check_parser(body: bytes, chunks: list[bytes], options: dict[str, Any]) -> N
         baseline = tracemalloc.get_traced_memory()[0]
         position = 0  # events are compared as they come and dropped: only the parser grows
         raised = False
-        for piece in chunks:
+        for n, piece in enumerate(chunks):
+            spliced = spliced_read(piece) if n % 2 else None  # as a chunked read may come
             tracemalloc.reset_peak()
             try:
-                got = parser.feed(piece)
+                got = parser.feed(piece) if spliced is None else parser.feed_spliced(*spliced)
             except SSEProtocolError:
                 raised = True
             peak = tracemalloc.get_traced_memory()[1] - baseline

@@ -22,6 +22,7 @@ from tests.http_helpers import (
 )
 from trio_sse import SSEConnectionError, SSEProtocolError
 from trio_sse._exchange import ERROR_BODY_LIMIT, HTTPExchange, Phase
+from trio_sse._framing import Spliced
 from trio_sse._request import prepare_request
 
 
@@ -291,6 +292,47 @@ def test_error_body_includes_what_next_body_returned() -> None:
     assert len(exchange.next_body()) == 100_000  # what the read brought, in one piece
     assert exchange.body_limit_reached
     assert exchange.read_error_body() == b"a" * ERROR_BODY_LIMIT
+
+
+CHUNKED_404 = (
+    b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+)
+CHUNKED_HEAD_200 = CHUNKED_404.replace(b"404 Not Found", b"200 OK").replace(
+    b"text/plain", b"text/event-stream"
+)
+FIRST, SECOND = b"a" * 3000, b"b" * 3000
+
+
+def test_a_read_across_two_chunks_comes_spliced_from_next_read_and_joined_from_next_body() -> None:
+    reads = [
+        b"%x\r\n" % len(FIRST) + FIRST[:1000],
+        FIRST[1000:] + b"\r\n%x\r\n" % 3000 + SECOND[:10],
+    ]
+    spliced, joined = HTTPExchange(GET), HTTPExchange(GET)
+    for exchange in (spliced, joined):
+        exchange.feed(CHUNKED_HEAD_200 + reads[0])
+        assert exchange.next_head() is not None
+        assert exchange.next_body() == FIRST[:1000]
+        exchange.feed(reads[1])
+    data = spliced.next_read()
+    assert isinstance(data, Spliced)
+    assert data.data is reads[1]
+    assert data.joined() == FIRST[1000:] + SECOND[:10]
+    assert joined.next_body() == FIRST[1000:] + SECOND[:10]
+    assert spliced.starved
+    assert joined.starved
+    assert spliced.next_read() == joined.next_body() == b""
+
+
+def test_an_error_body_keeps_a_spliced_read_joined() -> None:
+    exchange = HTTPExchange(GET)
+    exchange.feed(CHUNKED_404 + b"%x\r\n" % len(FIRST) + FIRST[:1000])
+    assert exchange.next_head() is not None
+    assert exchange.next_read() == FIRST[:1000]
+    exchange.feed(FIRST[1000:] + b"\r\n%x\r\n" % len(SECOND) + SECOND[:10])
+    assert isinstance(exchange.next_read(), Spliced)
+    exchange.feed(SECOND[10:] + b"\r\n0\r\n\r\n")
+    assert exchange.read_error_body() == FIRST + SECOND
 
 
 def test_next_body_after_read_error_body_returns_the_rest() -> None:

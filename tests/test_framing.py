@@ -31,6 +31,7 @@ from trio_sse._framing import (
     ChunkedFraming,
     CloseDelimitedFraming,
     LengthFraming,
+    Spliced,
     framing_for,
 )
 from trio_sse._headers import Headers
@@ -330,7 +331,7 @@ class ChunkEndsSpy:
         self.taken = 0
         original = ChunkedFraming._chunk_ends
 
-        def spied(framing: ChunkedFraming, buf: bytes) -> bytes | None:
+        def spied(framing: ChunkedFraming, buf: bytes) -> Spliced | None:
             data = original(framing, buf)
             self.taken += data is not None
             return data
@@ -371,6 +372,30 @@ def test_64_kib_events_one_chunk_each_read_64_kib_at_a_time(
     assert framing.done
     # Every read that holds a chunk's end and the next chunk's start, but the last.
     assert spy.taken == len(payloads) - 1
+
+
+def test_a_read_across_two_chunks_is_spliced_in_place() -> None:
+    """read_spliced gives such a read as it came, with where the size line starts
+    and ends: nothing is copied until someone joins it (the parser does not)."""
+    payloads = [b"%05d" % i + b"y" * (64 * 1024) for i in range(12)]
+    wire = b"".join(b"%x\r\n" % len(p) + p + b"\r\n" for p in payloads) + b"0\r\n\r\n"
+    reads = [wire[i : i + RECEIVE_SIZE] for i in range(0, len(wire), RECEIVE_SIZE)]
+    framing = ChunkedFraming()
+    out = bytearray()
+    spliced = 0
+    for read in reads:
+        framing.feed(read)
+        data = framing.read_spliced()
+        if isinstance(data, Spliced):
+            spliced += 1
+            assert data.data is read
+            assert read[data.cut : data.resume] == b"\r\n%x\r\n" % len(payloads[0])
+            assert len(data) == len(read) - (data.resume - data.cut)
+            data = data.joined()
+        out += data
+    assert bytes(out) == b"".join(payloads)
+    assert framing.done
+    assert spliced == len(payloads) - 1
 
 
 BIG = b"y" * 3000

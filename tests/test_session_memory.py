@@ -17,6 +17,7 @@ import trio.testing
 from trio_sse import SSEClient, SSESession
 from trio_sse._client import _Opening
 from trio_sse._exchange import HTTPExchange
+from trio_sse._framing import Spliced
 from trio_sse._handoff import EventHandoff
 from trio_sse.testing import BodyItem, RecordedRequest, ScriptedResponse, SSETestServer
 
@@ -243,7 +244,7 @@ async def test_a_read_whose_events_fit_is_delivered_without_a_coroutine(
 async def test_a_read_of_one_whole_chunk_asks_the_exchange_once(
     server: SSETestServer, monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
 ) -> None:
-    # An idle stream's event is one chunk in one read: once next_body has returned it,
+    # An idle stream's event is one chunk in one read: once next_read has returned it,
     # the exchange says it is starved and the reader goes back to the socket, without
     # the call that would only return b"" (a few calls per event at 10,000 streams).
     async def a_tick_a_second() -> AsyncIterator[BodyItem]:
@@ -252,14 +253,14 @@ async def test_a_read_of_one_whole_chunk_asks_the_exchange_once(
             yield f"data: {n}\n\n"
 
     server.script(ScriptedResponse(body=a_tick_a_second, end="hang"))
-    returned: list[bytes] = []
-    next_body = HTTPExchange.next_body
+    returned: list[bytes | Spliced] = []
+    next_read = HTTPExchange.next_read
 
-    def counted(exchange: HTTPExchange) -> bytes:
-        returned.append(next_body(exchange))
+    def counted(exchange: HTTPExchange) -> bytes | Spliced:
+        returned.append(next_read(exchange))
         return returned[-1]
 
-    monkeypatch.setattr(HTTPExchange, "next_body", counted)
+    monkeypatch.setattr(HTTPExchange, "next_read", counted)
     async with SSEClient().sse(server.url) as session:
         got = []
         async for event in session:

@@ -20,7 +20,7 @@ import h11
 
 from ._decoders import Decoder, IdentityDecoder, UnsupportedDecoder, make_decoder
 from ._exceptions import SSEConnectionError, SSEError, SSEProtocolError
-from ._framing import BodyFraming, LengthFraming, framing_for
+from ._framing import BodyFraming, LengthFraming, Spliced, framing_for
 from ._headers import Headers
 from ._request import PreparedRequest, build_request_head
 from ._response import SSEResponse
@@ -284,6 +284,12 @@ class HTTPExchange:
         """Decoded body bytes available now; b"" = need more input. Everything the last
         ``feed`` brought comes in one piece, except that a compressed body comes at most
         BODY_CHUNK_LIMIT decoded bytes at a time."""
+        data = self.next_read()
+        return data.joined() if isinstance(data, Spliced) else data
+
+    def next_read(self) -> bytes | Spliced:
+        """``next_body``, except that the bytes of a read that spans two chunks may come
+        as a Spliced (see ChunkedFraming.read_spliced), for the parser to read in place."""
         if self._unencoded:
             # No Content-Encoding and nothing left in the decoder: the framing's output
             # is the body. It needs no limit: it is one read's bytes, plus at most a
@@ -291,12 +297,12 @@ class HTTPExchange:
             # ordinary stream, so it skips the decoder's feed and read, and is inline.
             framing = self._framing
             try:
-                data = framing.read()
+                data = framing.read_spliced()
             except SSEError as exc:
                 raise self._fail(exc, exc.__cause__) from exc.__cause__
             if data:
                 if self._keep_body:
-                    self._remember(data)
+                    self._remember(data.joined() if isinstance(data, Spliced) else data)
                 self.starved = framing.starved
                 return data
             if framing.done:

@@ -52,6 +52,27 @@ _CONTENT_LENGTH_MAX_DIGITS = 20
 _MID_BODY = "the server closed the connection mid-body"
 
 
+class Spliced:
+    """Body bytes ``data[:cut] + data[resume:]``, not yet joined: a read that holds the
+    end of one chunk, the next chunk's size line and the start of its data, as a chunk
+    larger than a read arrives. The parser reads such a read in place
+    (``SSEParser.feed_spliced``) and saves copying it; anyone else calls ``joined``."""
+
+    __slots__ = ("cut", "data", "resume")
+
+    def __init__(self, data: bytes, cut: int, resume: int) -> None:
+        self.data = data
+        self.cut = cut
+        self.resume = resume
+
+    def __len__(self) -> int:
+        return len(self.data) - (self.resume - self.cut)
+
+    def joined(self) -> bytes:
+        view = memoryview(self.data)
+        return b"".join((view[: self.cut], view[self.resume :]))
+
+
 class _Framing:
     """The shared part: a buffer of raw bytes, the peer's EOF, and a deferred error."""
 
@@ -114,6 +135,8 @@ class LengthFraming(_Framing):
             raise SSEConnectionError(f"{_MID_BODY} ({got} of {self._length} bytes)")
         return b""
 
+    read_spliced = read  # never spliced: the body is the connection's bytes
+
 
 class CloseDelimitedFraming(_Framing):
     """A body without Content-Length or chunking: it ends when the peer closes."""
@@ -132,6 +155,8 @@ class CloseDelimitedFraming(_Framing):
         if self._eof and not self.done:
             self._finish()
         return b""
+
+    read_spliced = read  # never spliced: the body is the connection's bytes
 
 
 # ChunkedFraming's states
@@ -159,6 +184,13 @@ class ChunkedFraming(_Framing):
 
         A framing error is raised by the call after the one that returned the good
         bytes before it (at once when there were none)."""
+        data = self.read_spliced()
+        return data.joined() if isinstance(data, Spliced) else data
+
+    def read_spliced(self) -> bytes | Spliced:
+        """``read``, except that a read holding the end of one chunk and the start of
+        the next, larger than the rest of the read, comes as a Spliced: the size line
+        between them is cut out without copying the two chunks' data together."""
         if self._error is not None:
             raise self._error
         if self.done:  # an EOF after the last chunk is the normal end, not a lost body
@@ -196,11 +228,11 @@ class ChunkedFraming(_Framing):
             return part if type(part) is bytes else bytes(part)
         return b"".join(parts)  # the chunks' data copied once, from views of the read
 
-    def _chunk_ends(self, buf: bytes) -> bytes | None:
+    def _chunk_ends(self, buf: bytes) -> Spliced | None:
         """The buffer holds the current chunk's last bytes, a plain size line and the
         start of the next chunk, which goes on past it: how chunks larger than a read
         arrive (an event of 64 KiB in one chunk, read 64 KiB at a time). The data of
-        both, joined; None (nothing changed) for anything else."""
+        both, around the size line; None (nothing changed) for anything else."""
         stop = self._remaining
         if stop + 5 > len(buf):  # no room for a CRLF and a size line, or a huge chunk
             return None  # (before the match: re takes no position past a C ssize_t)
@@ -214,8 +246,7 @@ class ChunkedFraming(_Framing):
         self._remaining = size - (len(buf) - start)
         self._buf = b""
         self.starved = True
-        view = memoryview(buf)
-        return b"".join((view[:stop], view[start:]))
+        return Spliced(buf, stop, start)
 
     def _decode(self, parts: list[bytes | memoryview]) -> None:
         """Move every decodable byte of the buffer into ``parts`` (views of the buffer,

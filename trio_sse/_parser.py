@@ -314,6 +314,42 @@ class SSEParser:
         except SSEProtocolError as exc:
             exc.events = events  # what came before the error is not lost
             raise
+        self._settle()
+        return events
+
+    def feed_spliced(self, data: bytes, cut: int, resume: int) -> list[ServerSentEvent]:
+        """``feed(data[:cut] + data[resume:])``, without joining the two pieces first
+        when it can: a chunked read that ends one long event and starts the next
+        (ChunkedFraming.read_spliced), read in place, saves copying the read."""
+        # _end_long_data takes only a long data line going on (so no error, BOM or CR
+        # is pending either) that the first piece ends with its blank line.
+        events: list[ServerSentEvent] = []
+        try:
+            lf = data.find(b"\n", 0, cut)
+            cr = data.find(b"\r", 0, cut)
+            if cr < 0:  # LF line ends, as _long_data_ends
+                taken = (
+                    data[lf + 1 : cut] == b"\n"
+                    and data.find(b"\r", resume) < 0
+                    and self._end_long_data(data, lf, resume, False, events, resume - cut)
+                )
+            else:  # CRLF, as _long_crlf_data_ends
+                taken = (
+                    data[cr + 1 : cut] == b"\n\r\n"
+                    and not 0 <= lf < cr
+                    and self._end_long_data(data, cr, resume, True, events, resume - cut)
+                )
+        except SSEProtocolError as exc:
+            exc.events = events
+            raise
+        if taken:
+            self._settle()
+            return events
+        view = memoryview(data)
+        return self.feed(b"".join((view[:cut], view[resume:])))
+
+    def _settle(self) -> None:
+        """After a chunk: the id the next event shows, and whether the parser is idle."""
         self._event_id = self._shown_id
         self._idle = not (
             self._tail
@@ -324,7 +360,6 @@ class SSEParser:
             or self._id_buffer != self._committed_id
             or (self._own_ids and self._shown_id is not None)  # an id line, maybe a repeat
         )
-        return events
 
     def _long_data_ends(self, data: bytes, lf: int, events: list[ServerSentEvent]) -> bool:
         """A long ``data:`` line, its block's only data line, ends at ``lf`` and the
@@ -344,12 +379,19 @@ class SSEParser:
         return self._end_long_data(data, cr, cr + 4, True, events)
 
     def _end_long_data(
-        self, data: bytes, end: int, rest: int, crlf: bool, events: list[ServerSentEvent]
+        self,
+        data: bytes,
+        end: int,
+        rest: int,
+        crlf: bool,
+        events: list[ServerSentEvent],
+        hole: int = 0,
     ) -> bool:
         """Dispatch the buffered ``data:`` line, which ``data[:end]`` finishes, as its
         block's event, if the block has no other data, comment or retry line (``event``
         and ``id`` lines are fine), then read ``data[rest:]`` as the line loop would
-        have. False (nothing changed) otherwise.
+        have. False (nothing changed) otherwise. The ``hole`` bytes before ``rest`` are
+        not the chunk's (feed_spliced's size line): the chunk is ``hole`` bytes shorter.
 
         The parser is left exactly as the line loop leaves it, down to the block's size
         bound: with LF ends that is ``_feed_blocks``, which splits the chunk after the
@@ -363,7 +405,7 @@ class SSEParser:
         ):
             return False
         # What the line loop's bound counts for the block the blank line ends.
-        counted = len(tail) + (len(data) if crlf else rest)
+        counted = len(tail) + (len(data) if crlf else rest) - hole
         tail += memoryview(data)[:end]
         del tail[:6]  # cheap at the front of a bytearray
         try:

@@ -36,6 +36,7 @@ from ._exceptions import (
     SSETimeoutError,
 )
 from ._exchange import HTTPExchange
+from ._framing import Spliced
 from ._handoff import EventHandoff
 from ._judge import EndStream, FollowRedirect, OpenStream, Reject, RetryLater, judge_response
 from ._parser import SSEParser
@@ -494,7 +495,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                 with silence or _NO_SILENCE_CLOCK:
                     while True:
                         try:
-                            body = exchange.next_body()
+                            body = exchange.next_read()
                             if not body and exchange.complete:
                                 parser.feed_eof()
                                 break
@@ -506,7 +507,11 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                                 await trio.lowlevel.checkpoint()  # others run, deadlines fire
                                 unscheduled = len(body)
                             try:
-                                events = parser.feed(body)
+                                events = (
+                                    parser.feed_spliced(body.data, body.cut, body.resume)
+                                    if isinstance(body, Spliced)
+                                    else parser.feed(body)
+                                )
                             except SSEProtocolError as exc:
                                 await self._deliver(exc.events, on_block)  # then the error
                                 raise
