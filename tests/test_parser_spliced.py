@@ -212,6 +212,8 @@ B = X[HALF:]  # the rest of that line, in the next read
         pytest.param([A, spliced(B + b"\r\nx\n", b"data: c")], {}, id="CRLF, no blank line"),
         pytest.param([A, spliced(B + b"\nx\r\n\r\n", b"data: c")], {}, id="CRLF, an LF before"),
         pytest.param([A, spliced(B + b"\r\r\r\r", b"data: c")], {}, id="CR line ends"),
+        pytest.param([A, spliced(B + b"\r\n\n", b"data: c")], {}, id="LF, a CR before"),
+        pytest.param([A, spliced(B + b"\rx\r\n\r\n", b"data: c")], {}, id="CRLF, a CR before"),
         pytest.param(
             [b"data: a\n" + A, spliced(B + b"\n\n", b"data: c")], {}, id="an earlier data line"
         ),

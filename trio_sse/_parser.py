@@ -321,24 +321,27 @@ class SSEParser:
         """``feed(data[:cut] + data[resume:])``, without joining the two pieces first
         when it can: a chunked read that ends one long event and starts the next
         (ChunkedFraming.read_spliced), read in place, saves copying the read."""
-        # _end_long_data takes only a long data line going on (so no error, BOM or CR
-        # is pending either) that the first piece ends with its blank line.
+        # Only a first piece that ends with a blank line can be read in place: anything
+        # else (a chunk that does not end an event) is joined at once, without a search.
+        # _end_long_data then takes only a long data line going on, so no error, BOM or
+        # CR is pending either.
         events: list[ServerSentEvent] = []
         try:
-            lf = data.find(b"\n", 0, cut)
-            cr = data.find(b"\r", 0, cut)
-            if cr < 0:  # LF line ends, as _long_data_ends
+            if data.endswith(b"\n\n", 0, cut):  # LF line ends, as _long_data_ends
                 taken = (
-                    data[lf + 1 : cut] == b"\n"
+                    data.find(b"\n", 0, cut) == cut - 2
+                    and data.find(b"\r", 0, cut) < 0
                     and data.find(b"\r", resume) < 0
-                    and self._end_long_data(data, lf, resume, False, events, resume - cut)
+                    and self._end_long_data(data, cut - 2, resume, False, events, resume - cut)
                 )
-            else:  # CRLF, as _long_crlf_data_ends
+            elif data.endswith(b"\r\n\r\n", 0, cut):  # CRLF, as _long_crlf_data_ends
                 taken = (
-                    data[cr + 1 : cut] == b"\n\r\n"
-                    and not 0 <= lf < cr
-                    and self._end_long_data(data, cr, resume, True, events, resume - cut)
+                    data.find(b"\r", 0, cut) == cut - 4
+                    and data.find(b"\n", 0, cut - 4) < 0
+                    and self._end_long_data(data, cut - 4, resume, True, events, resume - cut)
                 )
+            else:
+                taken = False
         except SSEProtocolError as exc:
             exc.events = events
             raise
