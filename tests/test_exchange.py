@@ -300,7 +300,7 @@ CHUNKED_404 = (
 CHUNKED_HEAD_200 = CHUNKED_404.replace(b"404 Not Found", b"200 OK").replace(
     b"text/plain", b"text/event-stream"
 )
-FIRST, SECOND = b"a" * 3000, b"b" * 3000
+FIRST, SECOND = b"a" * 2998 + b"\n\n", b"b" * 2998 + b"\n\n"  # chunks that end lines
 
 
 def test_a_read_across_two_chunks_comes_spliced_from_next_read_and_joined_from_next_body() -> None:

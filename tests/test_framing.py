@@ -331,7 +331,7 @@ class ChunkEndsSpy:
         self.taken = 0
         original = ChunkedFraming._chunk_ends
 
-        def spied(framing: ChunkedFraming, buf: bytes) -> Spliced | None:
+        def spied(framing: ChunkedFraming, buf: bytes) -> bytes | Spliced | None:
             data = original(framing, buf)
             self.taken += data is not None
             return data
@@ -374,12 +374,18 @@ def test_64_kib_events_one_chunk_each_read_64_kib_at_a_time(
     assert spy.taken == len(payloads) - 1
 
 
-def test_a_read_across_two_chunks_is_spliced_in_place() -> None:
-    """read_spliced gives such a read as it came, with where the size line starts
-    and ends: nothing is copied until someone joins it (the parser does not)."""
-    payloads = [b"%05d" % i + b"y" * (64 * 1024) for i in range(12)]
+@pytest.mark.parametrize("ending", [b"\n\n", b"\r\n\r\n", b"", b"\n\r"])
+def test_a_read_across_two_chunks_is_spliced_if_the_chunk_ends_a_line(
+    monkeypatch: pytest.MonkeyPatch, ending: bytes
+) -> None:
+    """read_spliced gives such a read as it came, with where the size line starts and
+    ends, when the chunk ends a line (a server's chunk per event ends with the blank
+    line): nothing is copied, the parser reads it in place. Any other chunk end comes
+    joined, copied once while the read is fresh."""
+    payloads = [b"data: %05d" % i + b"y" * (64 * 1024) + ending for i in range(12)]
     wire = b"".join(b"%x\r\n" % len(p) + p + b"\r\n" for p in payloads) + b"0\r\n\r\n"
     reads = [wire[i : i + RECEIVE_SIZE] for i in range(0, len(wire), RECEIVE_SIZE)]
+    spy = ChunkEndsSpy(monkeypatch)
     framing = ChunkedFraming()
     out = bytearray()
     spliced = 0
@@ -395,7 +401,8 @@ def test_a_read_across_two_chunks_is_spliced_in_place() -> None:
         out += data
     assert bytes(out) == b"".join(payloads)
     assert framing.done
-    assert spliced == len(payloads) - 1
+    assert spy.taken == len(payloads) - 1  # every read but the last spans two chunks
+    assert spliced == (spy.taken if ending.endswith(b"\n") else 0)
 
 
 BIG = b"y" * 3000

@@ -268,11 +268,11 @@ class HTTPExchange:
                 break
         return b""
 
-    def _remember(self, data: bytes) -> None:
+    def _remember(self, data: bytes | Spliced) -> None:
         """Keep the body's first ERROR_BODY_LIMIT bytes, whichever method read them."""
         room = ERROR_BODY_LIMIT - len(self._error_body)
         if room > 0 and self._keep_body:
-            self._error_body += data[:room]
+            self._error_body += (data.joined() if isinstance(data, Spliced) else data)[:room]
 
     def stream_accepted(self) -> None:
         """The body is the event stream, never an error to report: stop keeping its first
@@ -302,7 +302,7 @@ class HTTPExchange:
                 raise self._fail(exc, exc.__cause__) from exc.__cause__
             if data:
                 if self._keep_body:
-                    self._remember(data.joined() if isinstance(data, Spliced) else data)
+                    self._remember(data)
                 self.starved = framing.starved
                 return data
             if framing.done:
