@@ -1,5 +1,6 @@
-"""connect_tcp: a name with one address is connected without trio's happy-eyeballs
-nursery (no task per connection attempt); a name with several still gets it.
+"""connect_tcp: a name is resolved once. With one address it is connected without a
+happy-eyeballs nursery (no task per connection attempt); with several, the addresses
+are raced, each after the one before had ATTEMPT_DELAY to connect or failed.
 
 Names are resolved by a custom trio resolver (trio's own seam for this), so the tests
 control how many addresses a name has; the connections are real, on loopback.
@@ -9,16 +10,18 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import Iterator, Sequence
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import pytest
 import trio
 
 import trio_sse
+import trio_sse._transport
 from tests.proxy_server import open_proxy_server
 from trio_sse import SSEClient
-from trio_sse._transport import connect_tcp
+from trio_sse._transport import ATTEMPT_DELAY, _interleaved, connect_tcp
 from trio_sse.testing import ScriptedResponse, SSETestServer
 
 Address = tuple[str, int]
@@ -53,10 +56,14 @@ class Resolver(trio.abc.HostnameResolver):
     ) -> list[AddressInfo]:
         self.lookups += 1
         await trio.lowlevel.checkpoint()
-        return [
-            (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", address)
-            for address in self.addresses
-        ]
+        return [self._info(address) for address in self.addresses]
+
+    @staticmethod
+    def _info(address: Address) -> AddressInfo:
+        if ":" in address[0]:  # IPv6
+            v6 = (address[0], address[1], 0, 0)
+            return (socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", v6)
+        return (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", address)
 
     async def getnameinfo(
         self, sockaddr: tuple[str, int] | tuple[str, int, int, int], flags: int
@@ -99,6 +106,34 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+@pytest.fixture
+def client_sockets(monkeypatch: pytest.MonkeyPatch) -> list[trio.socket.SocketType]:
+    """Every socket connect_tcp makes for an attempt (not the in-process server's)."""
+    created: list[trio.socket.SocketType] = []
+    make = trio.socket.socket
+    attempt = trio_sse._transport._connect.__code__
+
+    def recorded(*args: int) -> trio.socket.SocketType:
+        sock = make(*args)
+        if sys._getframe(1).f_code is attempt:
+            created.append(sock)
+        return sock
+
+    monkeypatch.setattr(trio.socket, "socket", recorded)
+    return created
+
+
+@pytest.fixture
+def hanging_address() -> Iterator[Address]:
+    """A loopback port whose connections never complete: a listener with a backlog of
+    0 that already holds one connection it never accepts drops every new SYN."""
+    with socket.socket() as listener, socket.socket() as first:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        first.connect(listener.getsockname())
+        yield listener.getsockname()
+
+
 async def test_one_address_is_connected_without_a_task(server: SSETestServer) -> None:
     resolver = Resolver([(server.host, server.port)])
     trio.socket.set_custom_hostname_resolver(resolver)
@@ -111,14 +146,140 @@ async def test_one_address_is_connected_without_a_task(server: SSETestServer) ->
 
 
 async def test_several_addresses_get_happy_eyeballs(
-    server: SSETestServer, refused_address: Address
+    server: SSETestServer,
+    refused_address: Address,
+    autojump_clock: trio.testing.MockClock,
+    client_sockets: list[trio.socket.SocketType],
 ) -> None:
-    # The first address refuses: only trying the next one, as trio does, connects.
-    trio.socket.set_custom_hostname_resolver(
-        Resolver([refused_address, (server.host, server.port)])
-    )
+    # The first address refuses: the next one is tried at once, not after the delay.
+    resolver = Resolver([refused_address, (server.host, server.port)])
+    trio.socket.set_custom_hostname_resolver(resolver)
+    start = trio.current_time()
     async with await connect_tcp("two.test", 1) as stream:
         assert stream.socket.getpeername() == (server.host, server.port)
+        assert trio.current_time() == start
+        assert [sock.fileno() < 0 for sock in client_sockets] == [True, False]
+    assert resolver.lookups == 1  # trio.open_tcp_stream would have resolved it again
+
+
+async def test_a_slow_address_gets_the_next_one_beside_it_after_the_delay(
+    server: SSETestServer,
+    hanging_address: Address,
+    autojump_clock: trio.testing.MockClock,
+    client_sockets: list[trio.socket.SocketType],
+) -> None:
+    resolver = Resolver([hanging_address, (server.host, server.port)])
+    trio.socket.set_custom_hostname_resolver(resolver)
+    start = trio.current_time()
+    async with await connect_tcp("slow.test", 1) as stream:
+        assert stream.socket.getpeername() == (server.host, server.port)
+        assert trio.current_time() - start == ATTEMPT_DELAY
+        # The hanging attempt was cancelled and its socket closed.
+        assert [sock.fileno() < 0 for sock in client_sockets] == [True, False]
+
+
+async def test_when_every_address_fails_each_failure_is_named(
+    refused_address: Address, client_sockets: list[trio.socket.SocketType]
+) -> None:
+    resolver = Resolver([refused_address, refused_address])
+    trio.socket.set_custom_hostname_resolver(resolver)
+    with pytest.raises(OSError, match=r"all attempts to connect to none\.test:1 failed") as info:
+        await connect_tcp("none.test", 1)
+    assert str(info.value).count(f"{refused_address}: Connection refused") == 2
+    assert resolver.lookups == 1
+    assert len(client_sockets) == 2
+    assert all(sock.fileno() < 0 for sock in client_sockets)
+
+
+async def test_a_cancelled_race_leaves_no_socket_open(
+    hanging_address: Address,
+    autojump_clock: trio.testing.MockClock,
+    client_sockets: list[trio.socket.SocketType],
+) -> None:
+    trio.socket.set_custom_hostname_resolver(Resolver([hanging_address] * 3))
+    with trio.move_on_after(10) as scope:
+        await connect_tcp("hangs.test", 1)
+    assert scope.cancelled_caught
+    assert len(client_sockets) == 3
+    assert all(sock.fileno() < 0 for sock in client_sockets)
+
+
+async def test_a_connection_made_as_the_caller_gives_up_is_closed(
+    server: SSETestServer,
+    hanging_address: Address,
+    autojump_clock: trio.testing.MockClock,
+    monkeypatch: pytest.MonkeyPatch,
+    client_sockets: list[trio.socket.SocketType],
+) -> None:
+    # The caller's deadline passes in the same pass of the scheduler that connects the
+    # second address: the race ends cancelled, and the new connection must not leak.
+    connect = trio_sse._transport._connect
+
+    async def connect_then_give_up(target: Any) -> trio.socket.SocketType:
+        sock = await connect(target)
+        caller.cancel()
+        return sock
+
+    monkeypatch.setattr(trio_sse._transport, "_connect", connect_then_give_up)
+    trio.socket.set_custom_hostname_resolver(
+        Resolver([hanging_address, (server.host, server.port)])
+    )
+    with trio.CancelScope() as caller:
+        await connect_tcp("late.test", 1)
+    assert caller.cancelled_caught
+    assert len(client_sockets) == 2
+    assert all(sock.fileno() < 0 for sock in client_sockets)
+
+
+async def test_two_attempts_that_both_connect_keep_one(
+    server: SSETestServer,
+    monkeypatch: pytest.MonkeyPatch,
+    client_sockets: list[trio.socket.SocketType],
+) -> None:
+    # Two attempts connect in the same pass of the scheduler (here: each waits for the
+    # other, shielded from the race's cancellation): one is returned, the other closed.
+    monkeypatch.setattr(trio_sse._transport, "ATTEMPT_DELAY", 0)
+    connect = trio_sse._transport._connect
+    both = trio.Semaphore(0)
+
+    async def connect_together(target: Any) -> trio.socket.SocketType:
+        sock = await connect(target)
+        with trio.CancelScope(shield=True):
+            both.release()
+            while both.value < 2:
+                await trio.lowlevel.checkpoint()
+        return sock
+
+    monkeypatch.setattr(trio_sse._transport, "_connect", connect_together)
+    trio.socket.set_custom_hostname_resolver(Resolver([(server.host, server.port)] * 2))
+    async with await connect_tcp("twice.test", 1) as stream:
+        assert len(client_sockets) == 2
+        open_ones = [sock.fileno() for sock in client_sockets if sock.fileno() >= 0]
+        assert open_ones == [stream.socket.fileno()]
+
+
+async def test_the_other_family_is_tried_after_one_address(
+    refused_address: Address, client_sockets: list[trio.socket.SocketType]
+) -> None:
+    v6_refused = ("::1", refused_address[1])  # nothing listens there either, most likely
+    trio.socket.set_custom_hostname_resolver(
+        Resolver([refused_address, refused_address, v6_refused])
+    )
+    with pytest.raises(OSError, match="all attempts"):
+        await connect_tcp("both.test", 1)
+    assert [sock.family for sock in client_sockets] == [
+        socket.AF_INET,
+        socket.AF_INET6,
+        socket.AF_INET,
+    ]
+
+
+def test_the_other_family_is_tried_second() -> None:
+    v4 = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (f"10.0.0.{n}", 1)) for n in range(3)]
+    v6 = [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (f"fd00::{n}", 1, 0, 0)) for n in range(2)]
+    assert _interleaved([*v6, *v4]) == [v6[0], v4[0], v6[1], *v4[1:]]
+    assert _interleaved([v4[0], *v6, *v4[1:]]) == [v4[0], *v6, *v4[1:]]
+    assert _interleaved(v4) == v4
 
 
 async def test_a_refused_connection_leaves_no_socket_open(refused_address: Address) -> None:

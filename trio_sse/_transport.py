@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias, runtime_checkable
 
@@ -169,27 +169,83 @@ def lost_connection(exc: BaseException, doing: str = "") -> SSEConnectionError:
     return error
 
 
-async def connect_tcp(host: str, port: int) -> trio.SocketStream:
-    """A TCP connection to ``host``: ``trio.open_tcp_stream``, except when the name has
-    one address (an IP literal, most service names), which is connected directly.
+#: How long a connection attempt runs alone before the next address is tried beside it
+#: (RFC 8305's Connection Attempt Delay; trio's default too).
+ATTEMPT_DELAY = 0.25
 
-    ``open_tcp_stream`` always races its addresses in a nursery with a task per
-    attempt, about 6 KiB of objects while it waits. Thousands of streams opening at
-    once all wait there together, and that peak stays in the process's resident
-    memory long after it is freed. A name with several addresses still gets trio's
-    happy eyeballs, at the cost of resolving it twice.
+_AddressInfo: TypeAlias = tuple[int, int, int, str, object]
+
+
+async def connect_tcp(host: str, port: int) -> trio.SocketStream:
+    """A TCP connection to ``host``, resolved once.
+
+    A name with one address (an IP literal, most service names) is connected
+    directly. ``trio.open_tcp_stream`` would race even that one address in a nursery
+    with a task per attempt, about 6 KiB of objects while it waits; thousands of
+    streams opening at once all wait there together, and that peak stays in the
+    process's resident memory long after it is freed. A name with several addresses
+    (IPv4 and IPv6, say) gets happy eyeballs over the addresses already resolved.
     """
     targets = await trio.socket.getaddrinfo(host, port, type=trio.socket.SOCK_STREAM)
-    if len(targets) != 1:
-        return await trio.open_tcp_stream(host, port)
-    family, kind, proto, _, address = targets[0]
+    if len(targets) == 1:
+        return trio.SocketStream(await _connect(targets[0]))
+    return trio.SocketStream(await _race(host, port, _interleaved(targets)))
+
+
+async def _connect(target: _AddressInfo) -> trio.socket.SocketType:
+    family, kind, proto, _, address = target
     sock = trio.socket.socket(family, kind, proto)
     try:
         await sock.connect(address)
     except BaseException:
         sock.close()
         raise
-    return trio.SocketStream(sock)
+    return sock
+
+
+def _interleaved(targets: Sequence[_AddressInfo]) -> list[_AddressInfo]:
+    """The first address of the other family second (RFC 8305, section 4): when one
+    family is broken, the other is tried after one delay, not after all its addresses."""
+    first_family = targets[0][0]
+    for index, target in enumerate(targets):
+        if target[0] != first_family:
+            return [targets[0], target, *targets[1:index], *targets[index + 1 :]]
+    return list(targets)
+
+
+async def _race(host: str, port: int, targets: list[_AddressInfo]) -> trio.socket.SocketType:
+    """Happy eyeballs: each address in turn gets ATTEMPT_DELAY (or until it fails)
+    before the next one starts beside it; the first connection wins and the others
+    are cancelled. OSError naming every failure when none connects."""
+    connected: list[trio.socket.SocketType] = []
+    errors: list[str] = []
+
+    async def attempt(target: _AddressInfo, failed: trio.Event) -> None:
+        try:
+            sock = await _connect(target)
+        except OSError as exc:
+            errors.append(str(exc))  # trio's message names the address
+            failed.set()
+            return
+        connected.append(sock)  # two may connect in the same pass of the scheduler
+        nursery.cancel_scope.cancel()
+
+    try:
+        async with trio.open_nursery() as nursery:
+            for target in targets:
+                failed = trio.Event()
+                nursery.start_soon(attempt, target, failed)
+                with trio.move_on_after(ATTEMPT_DELAY):
+                    await failed.wait()
+    except BaseException:
+        for sock in connected:
+            sock.close()
+        raise
+    if not connected:
+        raise OSError(f"all attempts to connect to {host}:{port} failed: {'; '.join(errors)}")
+    for sock in connected[1:]:
+        sock.close()
+    return connected[0]
 
 
 async def start_tls(
