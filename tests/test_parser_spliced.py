@@ -11,6 +11,7 @@ the read was taken in place or joined and fed.
 
 from __future__ import annotations
 
+import gc
 import random
 from collections.abc import Callable
 from typing import Any, TypeAlias
@@ -32,31 +33,26 @@ SIZE_LINE = b"\r\n10000\r\n"  # what read_spliced cuts out: a chunk's CRLF and a
 
 
 class Joins:
-    """Counts the feed_spliced calls that read in place and those that joined and fed."""
+    """Counts the spliced reads that were read in place (``feed_in_place`` took them,
+    through ``feed_spliced`` or the session) and those that had to be joined."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.in_place = self.joined = 0
-        self._inside = False
-        feed = SSEParser.feed
-        feed_spliced = SSEParser.feed_spliced
+        feed_in_place = SSEParser.feed_in_place
 
-        def counted_feed(parser: SSEParser, data: Any) -> Any:
-            if self._inside:
-                self.joined += 1
-                self._inside = False  # the joined feed is the general one: not counted again
-            return feed(parser, data)
-
-        def counted_feed_spliced(parser: SSEParser, data: bytes, cut: int, resume: int) -> Any:
-            before = self.joined
-            self._inside = True
+        def counted(parser: SSEParser, data: bytes, cut: int, resume: int) -> Any:
             try:
-                return feed_spliced(parser, data, cut, resume)
-            finally:
-                self._inside = False
-                self.in_place += self.joined == before
+                events = feed_in_place(parser, data, cut, resume)
+            except SSEProtocolError:  # raised by what follows the event: taken
+                self.in_place += 1
+                raise
+            if events is None:
+                self.joined += 1
+            else:
+                self.in_place += 1
+            return events
 
-        monkeypatch.setattr(SSEParser, "feed", counted_feed)
-        monkeypatch.setattr(SSEParser, "feed_spliced", counted_feed_spliced)
+        monkeypatch.setattr(SSEParser, "feed_in_place", counted)
 
 
 def trace(steps: list[Step], options: dict[str, Any], in_place: bool) -> list[object]:
@@ -303,3 +299,48 @@ async def test_a_session_reads_64_kib_chunks_in_place(
                 break
     assert got == [(f"{i:05d}", "big", "y" * KIB64) for i in range(12)]
     assert joins.in_place >= len(payloads) // 2  # reads of 64 KiB, chunks a bit larger
+
+
+async def test_a_read_the_parser_cannot_take_in_place_is_let_go_before_it_is_parsed(
+    server: SSETestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A block with a comment is not read in place: the session joins the read and
+    lets go of it before feeding the copy, so that a 64 KiB read and its copy are
+    not both held while the events are parsed."""
+    joins = Joins(monkeypatch)
+    spliced_while_parsing: list[int] = []
+    feed = SSEParser.feed
+
+    def watched_feed(parser: SSEParser, data: Any) -> Any:
+        spliced_while_parsing.append(sum(type(o) is Spliced for o in gc.get_objects()))
+        return feed(parser, data)
+
+    monkeypatch.setattr(SSEParser, "feed", watched_feed)
+    payloads = [b": note\ndata: %05d" % i + b"y" * KIB64 + b"\n\n" for i in range(6)]
+    wire = b"".join(b"%x\r\n" % len(p) + p + b"\r\n" for p in payloads) + b"0\r\n\r\n"
+    server.script(
+        ScriptedResponse(
+            headers=[("Content-Type", "text/event-stream"), ("Transfer-Encoding", "chunked")],
+            body=(wire,),
+            framing="close",
+        )
+    )
+    got = []
+    async with open_sse_session(server.url) as events:
+        async for event in events:
+            got.append(event.data)
+            if len(got) == len(payloads):
+                break
+    assert got == [f"{i:05d}" + "y" * KIB64 for i in range(6)]
+    assert joins.joined >= len(payloads) // 2
+    assert joins.in_place == 0
+    assert set(spliced_while_parsing) == {0}
+
+
+@pytest.mark.parametrize(("cut", "resume"), [(6, 10), (6, -2), (-1, 3), (5, 4)])
+def test_pieces_out_of_the_read_are_refused(cut: int, resume: int) -> None:
+    parser = SSEParser()
+    parser.feed(b"data: yy")
+    with pytest.raises(ValueError, match="cut <= resume"):
+        parser.feed_spliced(b"yy\r\n\r\nab", cut, resume)
+    assert parser.feed(b"\n\n")[0].data == "yy"  # nothing changed

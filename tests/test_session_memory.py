@@ -127,6 +127,34 @@ async def test_what_a_parked_reader_and_consumer_hold(
         nursery.cancel_scope.cancel()
 
 
+def awaited_frame_locals(task: trio.lowlevel.Task, qualname: str) -> dict[str, Any]:
+    """The local variables of the coroutine ``qualname`` in a parked task's await chain."""
+    awaited: Any = task.coro
+    while awaited is not None:
+        if getattr(awaited, "__qualname__", None) == qualname:
+            return dict(awaited.cr_frame.f_locals)
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    raise AssertionError(f"{qualname} is not in the task's await chain")
+
+
+@pytest.mark.parametrize("framing", ["chunked", "close"])
+async def test_a_parked_reader_holds_no_bytes_of_its_last_read(
+    server: SSETestServer, framing: str
+) -> None:
+    # A stream waits with its last read and body gone (here the body's last bytes: the
+    # event took two reads): with thousands of streams of large events, a body of up to
+    # a read kept by each waiting one would be most of the memory.
+    big = "data: " + "y" * 65536 + "\n\n"
+    server.script(ScriptedResponse(body=[big], end="hang", framing=framing))  # type: ignore[arg-type]
+    async with SSEClient().sse(server.url) as session:
+        assert len((await session.__anext__()).data or "") == 65536
+        await trio.testing.wait_all_tasks_blocked()
+        assert session._reader_task is not None
+        held = awaited_frame_locals(session._reader_task, "SSESession._run_connection")
+        kept = [name for name, value in held.items() if isinstance(value, (bytes, Spliced))]
+        assert kept == []
+
+
 async def test_a_one_event_read_is_handed_over_without_a_copy() -> None:
     handoff = EventHandoff[str]()
     pending = handoff.pending

@@ -56,7 +56,7 @@ class Spliced:
     """Body bytes ``data[:cut] + data[resume:]``, not yet joined: a read that holds the
     end of one chunk, the next chunk's size line and the start of its data, as a chunk
     larger than a read arrives. The parser reads such a read in place
-    (``SSEParser.feed_spliced``) and saves copying it; anyone else calls ``joined``."""
+    (``SSEParser.feed_in_place``) and saves copying it; anyone else calls ``joined``."""
 
     __slots__ = ("cut", "data", "resume")
 
@@ -235,9 +235,9 @@ class ChunkedFraming(_Framing):
         both; None (nothing changed) for anything else.
 
         Spliced around the size line when the chunk ends a line, as a server's chunk
-        per event does: the parser reads that in place. Otherwise joined here, while the
-        read is fresh in the cache: the parser could only join it later (measured end
-        to end, that cost more than joining it here)."""
+        per event does: the parser can read that in place (SSEParser.feed_in_place).
+        Otherwise joined here, while the read is fresh in the cache: the parser could
+        only join it later (measured end to end, that cost more than joining it here)."""
         stop = self._remaining
         if stop + 5 > len(buf):  # no room for a CRLF and a size line, or a huge chunk
             return None  # (before the match: re takes no position past a C ssize_t)

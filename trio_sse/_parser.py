@@ -319,12 +319,26 @@ class SSEParser:
 
     def feed_spliced(self, data: bytes, cut: int, resume: int) -> list[ServerSentEvent]:
         """``feed(data[:cut] + data[resume:])``, without joining the two pieces first
-        when it can: a chunked read that ends one long event and starts the next
-        (ChunkedFraming.read_spliced), read in place, saves copying the read."""
-        # Only a first piece that ends with a blank line can be read in place: anything
-        # else (a chunk that does not end an event) is joined at once, without a search.
-        # _end_long_data then takes only a long data line going on, so no error, BOM or
-        # CR is pending either.
+        when it can (``feed_in_place``); ``0 <= cut <= resume <= len(data)``."""
+        events = self.feed_in_place(data, cut, resume)
+        if events is None:
+            view = memoryview(data)
+            events = self.feed(b"".join((view[:cut], view[resume:])))
+        return events
+
+    def feed_in_place(self, data: bytes, cut: int, resume: int) -> list[ServerSentEvent] | None:
+        """The events of ``data[:cut] + data[resume:]`` (what ``feed`` of the two pieces
+        joined would return, leaving the same state), read in place; or None, with
+        nothing changed, when they cannot be: then join and ``feed`` them, after letting
+        go of ``data``, so that the read and its copy are not both held while parsed.
+
+        What it reads in place: a chunked read that ends one long event and starts the
+        next (ChunkedFraming.read_spliced). Only a first piece that ends with a blank
+        line can be: anything else is refused at once, without a search.
+        _end_long_data then takes only a long data line going on, so no error, BOM or
+        CR is pending either."""
+        if not 0 <= cut <= resume <= len(data):
+            raise ValueError(f"need 0 <= cut <= resume <= {len(data)}, got {cut} and {resume}")
         events: list[ServerSentEvent] = []
         try:
             if data.endswith(b"\n\n", 0, cut):  # LF line ends, as _long_data_ends
@@ -345,11 +359,10 @@ class SSEParser:
         except SSEProtocolError as exc:
             exc.events = events
             raise
-        if taken:
-            self._settle()
-            return events
-        view = memoryview(data)
-        return self.feed(b"".join((view[:cut], view[resume:])))
+        if not taken:
+            return None
+        self._settle()
+        return events
 
     def _settle(self) -> None:
         """After a chunk: the id the next event shows, and whether the parser is idle."""

@@ -507,11 +507,13 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                                 await trio.lowlevel.checkpoint()  # others run, deadlines fire
                                 unscheduled = len(body)
                             try:
-                                events = (
-                                    parser.feed_spliced(body.data, body.cut, body.resume)
-                                    if isinstance(body, Spliced)
-                                    else parser.feed(body)
-                                )
+                                if isinstance(body, Spliced):
+                                    events = parser.feed_in_place(body.data, body.cut, body.resume)
+                                    if events is None:
+                                        body = body.joined()  # the read is let go first
+                                        events = parser.feed(body)
+                                else:
+                                    events = parser.feed(body)
                             except SSEProtocolError as exc:
                                 await self._deliver(exc.events, on_block)  # then the error
                                 raise
@@ -520,6 +522,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                             del events  # not held while the next read waits (_reading.py)
                             if not exchange.starved:
                                 continue  # more may be decodable, or the body may end
+                        del body  # nor the body: up to a read's bytes per waiting stream
                         if silence is not None:
                             silence.deadline = trio.current_time() + quiet_limit
                         try:
