@@ -20,7 +20,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from tests.test_parser_large_events import KIB64, OPTIONS, bodies, state
+# A: a read that ends inside a long data line; B: the rest of that line, X: all of it.
+from tests.test_parser_large_events import KIB64, OPTIONS, A, B, X, bodies, state
 from tests.test_parser_properties import split
 from trio_sse import SSEParser, SSEProtocolError, open_sse_session
 from trio_sse._framing import ChunkedFraming, Spliced
@@ -189,12 +190,6 @@ def test_64_kib_events_one_chunk_each_are_read_in_place(event: Callable[[int], b
         assert got == [(f"{i:05d}", "big", "y" * KIB64) for i in range(12)]
     else:
         assert got == [(None, None, f"{i:05d}" + "y" * KIB64) for i in range(12)]
-
-
-X = b"y" * 3000
-HALF = 1500
-A = b"data: " + X[:HALF]  # a read that ends inside a long data line
-B = X[HALF:]  # the rest of that line, in the next read
 
 
 @pytest.mark.parametrize(

@@ -145,37 +145,31 @@ async def test_one_address_is_connected_without_a_task(server: SSETestServer) ->
     assert resolver.lookups == 1
 
 
+@pytest.mark.parametrize(
+    ("first", "delay"),
+    [
+        pytest.param("refused_address", 0, id="refused: the next one at once"),
+        pytest.param("hanging_address", ATTEMPT_DELAY, id="hanging: the next one beside it"),
+    ],
+)
 async def test_several_addresses_get_happy_eyeballs(
     server: SSETestServer,
-    refused_address: Address,
     autojump_clock: trio.testing.MockClock,
     client_sockets: list[trio.socket.SocketType],
+    request: pytest.FixtureRequest,
+    first: str,
+    delay: float,
 ) -> None:
-    # The first address refuses: the next one is tried at once, not after the delay.
-    resolver = Resolver([refused_address, (server.host, server.port)])
+    # The first address fails: the next one is tried at once. It hangs: the next one
+    # starts after the delay, connects, and the hanging attempt is cancelled and closed.
+    resolver = Resolver([request.getfixturevalue(first), (server.host, server.port)])
     trio.socket.set_custom_hostname_resolver(resolver)
     start = trio.current_time()
     async with await connect_tcp("two.test", 1) as stream:
         assert stream.socket.getpeername() == (server.host, server.port)
-        assert trio.current_time() == start
+        assert trio.current_time() - start == delay
         assert [sock.fileno() < 0 for sock in client_sockets] == [True, False]
     assert resolver.lookups == 1  # trio.open_tcp_stream would have resolved it again
-
-
-async def test_a_slow_address_gets_the_next_one_beside_it_after_the_delay(
-    server: SSETestServer,
-    hanging_address: Address,
-    autojump_clock: trio.testing.MockClock,
-    client_sockets: list[trio.socket.SocketType],
-) -> None:
-    resolver = Resolver([hanging_address, (server.host, server.port)])
-    trio.socket.set_custom_hostname_resolver(resolver)
-    start = trio.current_time()
-    async with await connect_tcp("slow.test", 1) as stream:
-        assert stream.socket.getpeername() == (server.host, server.port)
-        assert trio.current_time() - start == ATTEMPT_DELAY
-        # The hanging attempt was cancelled and its socket closed.
-        assert [sock.fileno() < 0 for sock in client_sockets] == [True, False]
 
 
 async def test_when_every_address_fails_each_failure_is_named(
