@@ -123,6 +123,15 @@ def client_sockets(monkeypatch: pytest.MonkeyPatch) -> list[trio.socket.SocketTy
     return created
 
 
+class MalformedSecond(Resolver):
+    """The addresses given, then one that connect() rejects with ValueError."""
+
+    async def getaddrinfo(self, *args: Any, **kwargs: Any) -> list[AddressInfo]:
+        infos = await super().getaddrinfo(*args, **kwargs)
+        malformed = (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1",))
+        return [*infos, malformed]  # type: ignore[list-item]
+
+
 def closed(sockets: list[trio.socket.SocketType]) -> list[bool]:
     return [sock.fileno() < 0 for sock in sockets]
 
@@ -194,9 +203,15 @@ async def test_a_cancelled_race_leaves_no_socket_open(
     client_sockets: list[trio.socket.SocketType],
 ) -> None:
     trio.socket.set_custom_hostname_resolver(Resolver([hanging_address] * 3))
+    raised: list[type[BaseException]] = []
     with trio.move_on_after(10) as scope:
-        await connect_tcp("hangs.test", 1)
+        try:
+            await connect_tcp("hangs.test", 1)
+        except BaseException as exc:
+            raised.append(type(exc))
+            raise
     assert scope.cancelled_caught
+    assert raised == [trio.Cancelled]  # not the race nursery's group of them
     assert closed(client_sockets) == [True] * 3
 
 
@@ -228,11 +243,13 @@ async def test_a_connection_made_as_the_caller_gives_up_is_closed(
 
 async def test_two_attempts_that_both_connect_keep_one(
     server: SSETestServer,
+    mock_clock: trio.testing.MockClock,
     monkeypatch: pytest.MonkeyPatch,
     client_sockets: list[trio.socket.SocketType],
 ) -> None:
     # Two attempts connect in the same pass of the scheduler (here: each waits for the
     # other, shielded from the race's cancellation): one is returned, the other closed.
+    # The clock never moves, so the second attempt must start without a delay.
     monkeypatch.setattr(trio_sse._transport, "ATTEMPT_DELAY", 0)
     connect = trio_sse._transport._connect
     both = trio.Semaphore(0)
@@ -241,9 +258,11 @@ async def test_two_attempts_that_both_connect_keep_one(
         sock = await connect(target)
         with trio.CancelScope(shield=True):
             both.release()
-            while both.value < 2:
+            for _ in range(1000):
+                if both.value >= 2:
+                    return sock
                 await trio.lowlevel.checkpoint()
-        return sock
+        raise AssertionError("the other attempt did not connect")
 
     monkeypatch.setattr(trio_sse._transport, "_connect", connect_together)
     trio.socket.set_custom_hostname_resolver(Resolver([(server.host, server.port)] * 2))
@@ -251,6 +270,40 @@ async def test_two_attempts_that_both_connect_keep_one(
         assert len(client_sockets) == 2
         open_ones = [sock.fileno() for sock in client_sockets if sock.fileno() >= 0]
         assert open_ones == [stream.socket.fileno()]
+
+
+async def test_an_attempt_that_raises_something_else_ends_the_race_with_it(
+    hanging_address: Address,
+    autojump_clock: trio.testing.MockClock,
+    client_sockets: list[trio.socket.SocketType],
+) -> None:
+    # Not an OSError (a malformed address here): no other attempt can help, so the
+    # race ends with it, as itself rather than in the race nursery's group, and every
+    # socket is closed.
+    trio.socket.set_custom_hostname_resolver(MalformedSecond([hanging_address]))
+    with pytest.raises(ValueError, match="address should be"):
+        await connect_tcp("bad.test", 1)
+    assert closed(client_sockets) == [True, True]
+
+
+async def test_no_address_at_all_is_an_os_error() -> None:
+    trio.socket.set_custom_hostname_resolver(Resolver([]))
+    with pytest.raises(OSError, match=r"no results found for hostname lookup: none\.test:1"):
+        await connect_tcp("none.test", 1)
+
+
+async def test_a_failure_that_does_not_name_its_address_is_named(
+    refused_address: Address, client_sockets: list[trio.socket.SocketType]
+) -> None:
+    # A link-local IPv6 address without a scope fails in connect() itself, with an
+    # error that names no address.
+    trio.socket.set_custom_hostname_resolver(Resolver([("fe80::1", 80), refused_address]))
+    with pytest.raises(OSError, match="all attempts to connect") as info:
+        await connect_tcp("two.test", 1)
+    message = str(info.value)
+    assert "('fe80::1', 80, 0, 0): " in message
+    assert message.count(str(refused_address)) == 1
+    assert isinstance(info.value.__cause__, OSError)  # the first address's error
 
 
 async def test_the_other_family_is_tried_after_one_address(

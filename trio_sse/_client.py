@@ -21,6 +21,7 @@ import trio
 from ._decoders import DEFAULT_ACCEPT_ENCODING
 from ._deserialize import Deserializer, EventTyper, check_model, default_deserialize
 from ._events import ServerSentEvent, TypedServerSentEvent
+from ._groups import unwrap
 from ._parser import DEFAULT_MAX_EVENT_SIZE, check_last_event_id
 from ._proxy_transport import build_transport
 from ._reconnect import Backoff
@@ -588,7 +589,7 @@ async def _session_scope(session: SSESession[Any]) -> AsyncIterator[SSESession[A
     except BaseExceptionGroup as group:
         # The reader raises only before it started (then the block never ran) and
         # Cancelled; anything else here is the group itself, a bug to see whole.
-        reader_error = _unwrap(group)
+        reader_error = unwrap(group)
         if reader_error is group and body_error is None:
             raise
     if _outranks(reader_error, body_error):
@@ -610,31 +611,6 @@ def _outranks(reader_error: BaseException | None, body_error: BaseException | No
     if reader_error is None or body_error is None or isinstance(reader_error, Exception):
         return False
     return not isinstance(reader_error, (trio.Cancelled, BaseExceptionGroup))
-
-
-def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The single exception inside nested groups, or the group itself if there are more.
-
-    Cancelled leaves do not count (cancellation is level-triggered: the next checkpoint
-    raises it again), so an outer cancel scope that hit both the block and the reader
-    task does not turn the block's exception, or the Cancelled itself, into a group.
-    """
-    leaves: list[BaseException] = []
-
-    def collect(exc: BaseException) -> None:
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                collect(inner)
-        else:
-            leaves.append(exc)
-
-    collect(group)
-    others = [leaf for leaf in leaves if not isinstance(leaf, trio.Cancelled)]
-    if len(others) == 1:
-        return others[0]
-    if not others:
-        return leaves[0]
-    return group
 
 
 @overload

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import ssl
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias, runtime_checkable
@@ -23,6 +24,10 @@ from typing import Protocol, TypeAlias, runtime_checkable
 import trio
 
 from ._exceptions import SSEConnectionError, SSEError
+from ._groups import unwrap
+
+if sys.version_info < (3, 11):  # trio depends on the backport there
+    from exceptiongroup import BaseExceptionGroup
 
 __all__ = [
     "Connector",
@@ -187,6 +192,8 @@ async def connect_tcp(host: str, port: int) -> trio.SocketStream:
     (IPv4 and IPv6, say) gets happy eyeballs over the addresses already resolved.
     """
     targets = await trio.socket.getaddrinfo(host, port, type=trio.socket.SOCK_STREAM)
+    if not targets:  # a custom resolver may answer so; the stdlib's raises instead
+        raise OSError(f"no results found for hostname lookup: {host}:{port}")
     if len(targets) == 1:
         return trio.SocketStream(await _connect(targets[0]))
     return trio.SocketStream(await _race(host, port, _interleaved(targets)))
@@ -216,15 +223,20 @@ def _interleaved(targets: Sequence[_AddressInfo]) -> list[_AddressInfo]:
 async def _race(host: str, port: int, targets: list[_AddressInfo]) -> trio.socket.SocketType:
     """Happy eyeballs: each address in turn gets ATTEMPT_DELAY (or until it fails)
     before the next one starts beside it; the first connection wins and the others
-    are cancelled. OSError naming every failure when none connects."""
+    are cancelled. OSError naming every failure when none connects; anything else an
+    attempt raises, and the caller's cancellation, leave as themselves, not in the
+    nursery's group."""
     connected: list[trio.socket.SocketType] = []
-    errors: list[str] = []
+    errors: list[OSError] = []
+    failures: list[str] = []
 
     async def attempt(target: _AddressInfo, failed: trio.Event) -> None:
         try:
             sock = await _connect(target)
         except OSError as exc:
-            errors.append(str(exc))  # trio's message names the address
+            errors.append(exc)
+            address = str(target[4])  # trio's message names it, unless connect() refused
+            failures.append(str(exc) if address in str(exc) else f"{address}: {exc}")
             failed.set()
             return
         connected.append(sock)  # two may connect in the same pass of the scheduler
@@ -237,12 +249,16 @@ async def _race(host: str, port: int, targets: list[_AddressInfo]) -> trio.socke
                 nursery.start_soon(attempt, target, failed)
                 with trio.move_on_after(ATTEMPT_DELAY):
                     await failed.wait()
-    except BaseException:
+    except BaseException as exc:
         for sock in connected:
             sock.close()
-        raise
+        single = unwrap(exc) if isinstance(exc, BaseExceptionGroup) else exc
+        if single is exc:
+            raise
+        raise single from single.__cause__
     if not connected:
-        raise OSError(f"all attempts to connect to {host}:{port} failed: {'; '.join(errors)}")
+        message = f"all attempts to connect to {host}:{port} failed: {'; '.join(failures)}"
+        raise OSError(message) from errors[0]
     for sock in connected[1:]:
         sock.close()
     return connected[0]
