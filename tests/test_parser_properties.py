@@ -41,6 +41,9 @@ class Reference:
     retry: int | None
     # Events dispatched before the first breach of max_event_size; None if no breach.
     events_before_overflow: list[ServerSentEvent] | None = None
+    # The last event ID committed before that breach: the block that breaches is never
+    # dispatched, so its id is not committed.
+    last_event_id_at_overflow: str | None = None
 
 
 @dataclass
@@ -98,6 +101,7 @@ def reference_parse(
 
     events: list[ServerSentEvent] = []
     overflow_at: int | None = None  # number of events dispatched before the first breach
+    overflow_id: str | None = None  # the committed last event ID at that breach
     id_buffer = last_event_id or ""
     committed_id = id_buffer
     retry: int | None = None
@@ -107,9 +111,14 @@ def reference_parse(
     def too_big(size: int) -> bool:
         return max_event_size is not None and size > max_event_size
 
-    for line in lines:
-        if overflow_at is None and too_big(_utf8_size(line)):
+    def breach(size: int) -> None:
+        nonlocal overflow_at, overflow_id
+        if overflow_at is None and too_big(size):
             overflow_at = len(events)
+            overflow_id = committed_id or None
+
+    for line in lines:
+        breach(_utf8_size(line))
         if line == "":
             # "dispatch the event": the last event ID is committed even if nothing fires.
             committed_id = id_buffer
@@ -133,8 +142,7 @@ def reference_parse(
         if line.startswith(":"):
             comment = line[1:]
             block.comments.append(comment[1:] if comment.startswith(" ") else comment)
-            if overflow_at is None and too_big(_utf8_size("\n".join(block.comments))):
-                overflow_at = len(events)
+            breach(_utf8_size("\n".join(block.comments)))
             continue
         if ":" in line:
             name, value = line.split(":", 1)
@@ -144,8 +152,7 @@ def reference_parse(
             name, value = line, ""
         if name == "data":
             block.data += value + "\n"
-            if overflow_at is None and too_big(_utf8_size(block.data) - 1):
-                overflow_at = len(events)
+            breach(_utf8_size(block.data) - 1)
         elif name == "event":
             block.event_type = value
         elif name == "id":
@@ -157,14 +164,14 @@ def reference_parse(
             retry = block.retry = ms
         # anything else, whitespace-only lines included, is ignored
 
-    if overflow_at is None and too_big(_utf8_size(unterminated)):
-        overflow_at = len(events)
+    breach(_utf8_size(unterminated))
     # End of body: the incomplete block is discarded, its id never committed.
     return Reference(
         events=events,
         last_event_id=committed_id or None,
         retry=retry,
         events_before_overflow=None if overflow_at is None else events[:overflow_at],
+        last_event_id_at_overflow=overflow_id,
     )
 
 
@@ -189,8 +196,9 @@ def feed(chunks: list[bytes], **options: Any) -> Outcome:
         for chunk in chunks:
             events.extend(parser.feed(chunk))
         events.extend(parser.feed_eof())
-    except SSEProtocolError:
-        return Outcome(events, None, None, raised=True)
+    except SSEProtocolError as exc:
+        # The events of the call that raised come with its error.
+        return Outcome(events + exc.events, parser.last_event_id, None, raised=True)
     return Outcome(events, parser.last_event_id, parser.retry)
 
 
@@ -399,6 +407,9 @@ def test_matches_reference_on_structured_streams(
 )
 @example(b"data:01234\ndata:01234\n\n", [100], 10, False)  # 11 bytes of data in one chunk
 @example(b":0123456789\n:0123456789\n\n", [12, 100], 20, True)  # comments over the limit
+# The breaching block is not dispatched: its id is not committed, whatever the chunking.
+@example(b"id: 1\n\ndata:0123456789\nid: 2\ndata:0123456789\n\n", [100], 20, False)
+@example(b"id: 1\n\n:0123456789\nid: 2\n:0123456789\n\n", [100], 20, True)
 def test_max_event_size_matches_reference(
     body: bytes, sizes: list[int], max_event_size: int, show_comment_events: bool
 ) -> None:
@@ -418,8 +429,8 @@ def test_max_event_size_matches_reference(
             assert outcome == as_outcome(reference)
         else:
             assert outcome.raised, f"no SSEProtocolError for {len(chunks)} chunk(s)"
-            before = reference.events_before_overflow
-            assert outcome.events == before[: len(outcome.events)]
+            assert outcome.events == reference.events_before_overflow
+            assert outcome.last_event_id == reference.last_event_id_at_overflow
 
 
 @pytest.mark.parametrize(("show_comment_events", "show_retry_events"), FLAG_COMBINATIONS)

@@ -168,6 +168,8 @@ class SSEParser:
     stream --format json``); ``last_event_id`` and reconnects are the same either way.
     A line, or a block's data or comments, longer than ``max_event_size`` bytes
     raises SSEProtocolError: memory stays bounded and nothing is silently truncated.
+    The block that breaches the limit is not dispatched, so ``last_event_id`` stays the
+    id of the last block that was, however the body was cut into chunks.
     """
 
     __slots__ = (
@@ -650,13 +652,13 @@ class SSEParser:
         for line in lines:
             if not line:
                 dispatched = True
-                committed = id_buffer
                 event_id = shown_id
                 if own_ids:
                     shown_id = None
                 if extras:
                     self._event_type = event_type
-                    self._id_buffer = self._committed_id = id_buffer
+                    self._id_buffer = id_buffer
+                    self._committed_id = committed  # its own once it is dispatched
                     self._end_block_with_extras(events, event_id)
                     event_type = b""
                     extras = False
@@ -664,7 +666,10 @@ class SSEParser:
                     if len(data_lines) > 1:
                         raw = b"\n".join(data_lines)
                         if len(raw) > limit:
-                            self._id_buffer = self._committed_id = id_buffer
+                            # Not dispatched: its id is not committed, as when the
+                            # lines come one feed at a time and the bound stops them.
+                            self._id_buffer = id_buffer
+                            self._committed_id = committed
                             self._fail_event_size()
                     else:
                         raw = data_lines[0]  # never over the limit: its line was not
@@ -681,6 +686,7 @@ class SSEParser:
                     add_event(new_event(event_class, (text, name, event_id, None, None)))
                 else:
                     event_type = b""
+                committed = id_buffer
                 continue
             # One partition splits the common "name: value" lines. A known name before
             # the first ": " is also the text before the first colon, and a line that is
