@@ -11,7 +11,9 @@ consumer's receipt (p50 / p99 / max) over that window.
 
 The "Trio alone" row is no SSE client but the design's own floor: a reader task per
 raw socket handing each read over a memory channel to a consumer task, with no HTTP and
-no parsing. What trio-sse costs above it is what its HTTP, SSE and session code add.
+no SSE parsing (its consumer only picks out the timestamp, to record the delay as the
+clients' consumers do). What trio-sse costs above it is what its HTTP, SSE and session
+code add.
 
 With ``--pings`` (``/tick/ping``) the server writes sse-starlette's keep-alive comment
 instead of each event: idle streams kept open. No client hands a comment to its
@@ -74,7 +76,7 @@ class Probe:
         self.open = 0
         self.recording = False
         self.delays: list[int] = []
-        self.events = 0  # counted only where no delay is measured ("Trio alone")
+        self.events = 0  # reads "Trio alone" counts where it has no delay (--pings)
         self.collections = 0
         self.collecting_s = 0.0
         self._collection_start = 0.0
@@ -112,7 +114,7 @@ class Probe:
     ) -> dict[str, Any]:
         delays = sorted(self.delays)
         n = len(delays)
-        count = n or self.events  # "Trio alone" counts its reads, without delays
+        count = n or self.events  # with --pings, reads counted: there are no delays
 
         def ms(q: float) -> float:
             return delays[min(n - 1, int(n * q))] / 1e6 if n else float("nan")
@@ -193,8 +195,10 @@ def child_trio_sse(url: str, k: int, window: float, pace_gc: bool = False) -> di
 def child_trio_alone(url: str, k: int, window: float) -> dict[str, Any]:
     """What the design costs before any HTTP or SSE: per stream, a reader task that waits
     for its socket and reads it, handing each read over a memory channel to a consumer
-    task, as a trio-sse session does. Raw sockets; the bytes are counted, never parsed,
-    so there are no delays to report and "events" counts reads."""
+    task, as a trio-sse session does. Raw sockets, no HTTP or SSE parsing: the consumer
+    only finds the event's timestamp in the bytes and records its delay, as the clients'
+    consumers do (the probe's list of delays costs as much here as in their rows). With
+    ``--pings`` there is no timestamp and "events" counts reads."""
     import socket
     from urllib.parse import urlsplit
 
@@ -225,9 +229,14 @@ def child_trio_alone(url: str, k: int, window: float) -> dict[str, Any]:
                 nursery.start_soon(reader)
                 opened()
                 while True:
-                    await receive.receive()
-                    if probe.recording:
-                        probe.events += 1
+                    data = await receive.receive()
+                    # The event's timestamp, recorded as every client's consumer does,
+                    # so that the probe's own cost is in this row too.
+                    start = data.find(b"data: ")
+                    if start >= 0:
+                        probe.received(data[start + 6 : data.index(b"\n", start)].decode())
+                    elif probe.recording:
+                        probe.events += 1  # a keep-alive comment (--pings): no delay
 
     return trio.run(measure_trio_streams, probe, window, stream)
 
@@ -318,10 +327,7 @@ def table(results: dict[tuple[int, str], dict[str, Any] | str], pings: bool = Fa
                 if isinstance(mine := results.get((k, ours)), dict)
             ]
             ratio = f" ({', '.join(ratios)})" if ratios else ""
-        if client == TRIO_ALONE:  # reads counted, not parsed: no delays
-            per_message = f"{r['cpu_pct'] * 1e4 / k:.1f}"
-            delivery = f"{r['events']:,} reads | — | — | —"
-        elif pings:  # one ping per stream per second; the CPU share per ping
+        if pings:  # one ping per stream per second; the CPU share per ping
             per_message = f"{r['cpu_pct'] * 1e4 / k:.1f}"
             delivery = f"{r['events']:,} | — | — | —"
         else:
