@@ -231,6 +231,19 @@ def test_a_crlf_read_that_ends_in_a_cr() -> None:
     assert check([A, B + b"\r\n\r\ndata: b\r", b"\n\r\n"], {}) == (1, 0)
 
 
+def test_a_lone_cr_after_the_long_line() -> None:
+    # After the CRLF blank line, a line that ends with a lone CR and more bytes: the
+    # line loop reads past that CR (no LF pairs with it), and so must the path, which
+    # otherwise keeps only the whole lines and views the rest into the tail.
+    body = B + b"\r\n\r\nevent: a\rdata: yy"
+    assert check([A, body, b"\n\n"], {}) == (2, 0)  # the last read ends "data: yy" too
+    parser = SSEParser()
+    parser.feed(A)
+    parser.feed(body)
+    [event] = parser.feed(b"\n\n")  # the first LF ends "data: yy", not the CR's pair
+    assert (event.event, event.data) == ("a", "yy")
+
+
 @pytest.mark.parametrize("eol", [b"\n", b"\r\n"])
 @pytest.mark.parametrize("rest", [b"", b"data: ne", b"id: 3", b":"])
 def test_the_rest_starts_the_next_line(rest: bytes, eol: bytes) -> None:
@@ -285,12 +298,28 @@ def test_the_data_is_decoded_as_the_line_loop_does() -> None:
     assert event.data == "\ufffd" + X.decode() + "\xe9"
 
 
-def test_a_64_kib_event_at_a_time_needs_two_copies_of_it() -> None:
+@pytest.mark.parametrize(
+    "head",
+    [
+        pytest.param(b"", id="data only"),
+        pytest.param(b"event: tick\nid: %05d\n", id="event and id, LF"),
+        pytest.param(b"event: tick\r\nid: %05d\r\n", id="event and id, CRLF"),
+    ],
+)
+def test_a_64_kib_event_at_a_time_needs_two_copies_of_it(head: bytes) -> None:
     """Reading 64 KiB events 64 KiB at a time, the parser holds at most the line being
     finished and its text (the start of the next line is copied after the line goes):
     about two copies of an ASCII event on top of the read (text of wider characters
-    takes more: 4 bytes per character for emoji)."""
-    events = [b"data: %05d" % i + b"y" * (KIB64 - 5) + b"\n\n" for i in range(8)]
+    takes more: 4 bytes per character for emoji). The next event's ``event`` and ``id``
+    lines are sliced off the read alone, not with the start of its data line."""
+    eol = b"\r\n" if b"\r" in head else b"\n"
+    events = [
+        (head.replace(b"%05d", b"%05d" % i) if head else b"")
+        + b"data: %05d" % i
+        + b"y" * (KIB64 - 5)
+        + eol * 2
+        for i in range(8)
+    ]
     reads = split(b"".join(events), [KIB64])
     parser = SSEParser()
     tracemalloc.start()

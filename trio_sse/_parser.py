@@ -445,19 +445,26 @@ class SSEParser:
         events.append(_new_event(ServerSentEvent, (text, name, event_id, None, None)))
         if crlf:  # the rest's lines, then the bound and its check, as _feed_lines
             self._block_bound = 0
-            if data.find(b"\r", rest) >= 0 or data.find(b"\n", rest) >= 0:
-                self._feed_lines(data[rest:], events)
-            elif rest < len(data):
-                self._extend_tail(memoryview(data)[rest:])  # the next line's start
+            lf = data.rfind(b"\n", rest)
+            whole = max(lf, data.rfind(b"\r", max(lf + 1, rest))) + 1  # past the last break
+            if whole > rest and data[whole - 1] == 13:
+                self._feed_lines(data[rest:], events)  # is an LF paired with that CR?
+            else:
+                # Only the whole lines are sliced off (the next event's ``event`` and
+                # ``id`` lines, say); the start of its long data line goes to the tail.
+                if whole > rest:
+                    self._feed_lines(data[rest:whole], events)
+                else:
+                    whole = rest
+                if whole < len(data):
+                    self._extend_tail(memoryview(data)[whole:])  # the next line's start
             self._block_bound = counted
             if counted > self._check_at:
                 self._spill_and_measure()
         else:  # the bound and its check, then the rest, as _feed_blocks
             self._block_bound = counted if counted <= self._check_at else 0
-            if data.find(b"\n", rest) >= 0:
-                self._feed_from_block_start(data[rest:], events)
-            elif rest < len(data):
-                self._extend_tail(memoryview(data)[rest:])  # the next line's start
+            if rest < len(data):
+                self._feed_from_block_start(data, events, rest)
         return True
 
     def _one_block(self, data: bytes) -> list[ServerSentEvent] | None:
@@ -527,23 +534,33 @@ class SSEParser:
             if data.find(b"\n", end) < 0:
                 self._extend_tail(memoryview(data)[end:])  # the next block's first line
                 return
-            data = data[end:]
+            self._feed_from_block_start(data, events, end)
+            return
         self._feed_from_block_start(data, events)
 
-    def _feed_from_block_start(self, data: bytes, events: list[ServerSentEvent]) -> None:
-        """The rest of ``_feed_blocks``: an LF-only chunk that starts a block."""
-        last_lf = data.rfind(b"\n")
+    def _feed_from_block_start(
+        self, data: bytes, events: list[ServerSentEvent], first: int = 0
+    ) -> None:
+        """The rest of ``_feed_blocks``: an LF-only chunk that starts a block at
+        ``first``. Nothing is copied from past the last LF but into the tail: after a
+        64 KiB event, the next one's ``event`` and ``id`` lines are sliced off, not the
+        start of its long data line as well."""
+        last_lf = data.rfind(b"\n", first)
         if last_lf < 0:
-            self._extend_tail(data)  # the start of the next block's first line
+            self._extend_tail(memoryview(data)[first:])  # the next block's first line
             return
-        end = _end_of_blocks(data, last_lf)  # back over the next block's lines only
-        if end > 0:
-            blocks = data[:end]
+        # Back over the next block's lines only; a blank line before ``first`` (the end
+        # of the block before it) is never past ``first``.
+        start = max(_end_of_blocks(data, last_lf), first)
+        if start > first:
+            blocks = data[first:start]
             if not self._plain_data_events(blocks, events):
                 self._feed_lines(blocks, events)
-            data = data[end:]
-        if data:
-            self._feed_lines(data, events)
+        whole = last_lf + 1
+        if start < whole:
+            self._feed_lines(data[start:whole], events)
+        if whole < len(data):
+            self._extend_tail(memoryview(data)[whole:])  # the next block's first line
 
     def _end_of_first_block(self, data: bytes) -> int:
         """The offset just past the LF of the first blank line, or -1 if it is not near.
