@@ -349,8 +349,11 @@ async def test_proxy_407_is_a_proxy_error_not_retried(
     assert server.requests == []
 
 
-async def test_proxy_5xx_on_connect_is_retried(client_ssl_context: ssl.SSLContext) -> None:
-    async with open_proxy_server(connect_status=503) as proxy:
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+async def test_proxy_5xx_on_connect_is_retried(
+    client_ssl_context: ssl.SSLContext, status: int
+) -> None:
+    async with open_proxy_server(connect_status=status) as proxy:
         client = SSEClient(
             proxy=proxy.url,
             ssl_context=client_ssl_context,
@@ -363,8 +366,24 @@ async def test_proxy_5xx_on_connect_is_retried(client_ssl_context: ssl.SSLContex
         assert len(proxy.requests) == 3
     cause = info.value.__cause__
     assert isinstance(cause, SSEProxyError)
-    assert cause.status_code == 503
-    assert "refused the tunnel: 503" in str(cause)
+    assert cause.status_code == status
+    assert f"refused the tunnel: {status}" in str(cause)
+
+
+async def test_proxy_501_on_connect_is_not_retried(client_ssl_context: ssl.SSLContext) -> None:
+    """A proxy that does not implement CONNECT will not next time either."""
+    async with open_proxy_server(connect_status=501) as proxy:
+        client = SSEClient(
+            proxy=proxy.url,
+            ssl_context=client_ssl_context,
+            max_reconnection_attempts=2,
+            reconnection_time=0,
+        )
+        with pytest.raises(SSEProxyError) as info:
+            async with client.sse("https://origin.test/"):
+                pytest.fail("the session must not open")  # pragma: no cover
+        assert len(proxy.requests) == 1
+    assert info.value.status_code == 501
 
 
 @pytest.mark.parametrize(

@@ -107,6 +107,24 @@ def test_backoff_grows_from_the_floor_when_retry_is_zero() -> None:
     low.set_server_retry(0)
     # Full jitter may draw 0, but never twice in a row: repeats keep the floor.
     assert [low.next_delay(float(i)) for i in range(3)] == [0.0, 0.5, 0.5]
+    # The floor is min(0.5 s, reconnection_time): a shorter reconnection_time is it.
+    short = ReconnectPolicy(reconnection_time=0.2, max_attempts=None, backoff=backoff, rng=Top())
+    short.set_server_retry(0)
+    delays = [short.next_delay(float(i)) for i in range(5)]
+    assert delays == pytest.approx([0.2, 0.4, 0.8, 1.6, 3.2])
+
+
+def test_a_backoff_maximum_under_the_floor_wins() -> None:
+    """``ExponentialBackoff.maximum`` bounds every delay, the storm floor included: a
+    user who asks for at most 0.1 s gets it (README, Limits)."""
+
+    class Top(random.Random):
+        def uniform(self, a: float, b: float) -> float:
+            return b
+
+    backoff = ExponentialBackoff(maximum=0.1)
+    policy = ReconnectPolicy(reconnection_time=1.0, max_attempts=None, backoff=backoff, rng=Top())
+    assert [policy.next_delay(float(i)) for i in range(4)] == [0.1, 0.1, 0.1, 0.1]
 
 
 @pytest.mark.parametrize(

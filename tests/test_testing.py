@@ -432,6 +432,18 @@ async def test_explicit_framing_headers_are_kept(server: SSETestServer) -> None:
     assert (result.header("content-length"), result.body) == ("3", b"abc")
 
 
+async def test_a_wrong_content_length_can_be_scripted(server: SSETestServer) -> None:
+    """The promise that makes it useful: only the scripted Content-Length is sent, so a
+    client sees a body cut short (h11 would refuse two different values)."""
+    headers = (("Content-Type", "text/event-stream"), ("Content-Length", "100"))
+    server.script(
+        ScriptedResponse(headers=headers, body=[b"data: x\n\n"], framing="content-length")
+    )
+    result = await fetch(server)
+    lengths = [v for k, v in result.response.headers if k == b"content-length"]
+    assert (lengths, result.body, result.ending) == ([b"100"], b"data: x\n\n", "truncated")
+
+
 def test_events_helper_and_sse_stream_render_the_wire_format() -> None:
     ev = ServerSentEvent(data="a\nb", event="t", id="1")
     response = ScriptedResponse.events(ev, Pause(1), ": hi\n\n", b"data: raw\n\n", end="hang")
@@ -610,6 +622,7 @@ async def test_demo_handler_resumes_from_last_event_id(
 ) -> None:
     server.handler = DemoHandler(per_connection=3)
     seen: list[ServerSentEvent] = []
+    ids_per_connection: list[int] = []
     last_id: str | None = None
     for _ in range(10):
         headers = [("Last-Event-ID", last_id)] if last_id else []
@@ -618,6 +631,9 @@ async def test_demo_handler_resumes_from_last_event_id(
             break
         events = parse(result.body)
         seen.extend(events)
-        last_id = [ev.id for ev in events if ev.id][-1]
+        ids = [ev.id for ev in events if ev.id]
+        ids_per_connection.append(len(ids))
+        last_id = ids[-1]
     assert seen == demo_events()
-    assert len(server.requests) == 3  # 3 + 3 events with ids, then 204
+    assert ids_per_connection == [3, 3]  # at most per_connection each, then 204
+    assert len(server.requests) == 3

@@ -73,9 +73,9 @@ class SSEProxyError(SSEConnectionError):
     for missing or wrong credentials, 5xx for a tunnel it could not open) or broke the
     exchange.
 
-    A 407 or another refusal is raised at once; an unreachable proxy or a 5xx is retried
-    like any connection failure and, once attempts are used up, is the ``__cause__`` of
-    the SSEConnectionError raised.
+    A 407 or another refusal (501 included) is raised at once; an unreachable proxy or a
+    500, 502, 503 or 504 is retried like any connection failure and, once attempts are
+    used up, is the ``__cause__`` of the SSEConnectionError raised.
     """
 
     def __init__(self, message: str, *, status_code: int | None = None, attempts: int = 0) -> None:
