@@ -58,6 +58,22 @@ async def test_give_up_after_10_minutes(
     assert cause.status_code == 503
 
 
+async def test_a_strategys_wait_is_at_most_a_day(
+    server: SSETestServer, autojump_clock: trio.testing.MockClock
+) -> None:
+    """An answer of ``math.inf`` (or any huge wait) waits a day, like a server's
+    Retry-After or ``retry:`` (README, Limits: clamped to 24 h), not forever."""
+    server.default = status(503)
+    client = SSEClient(
+        retry_strategy=lambda failure, delay: math.inf if failure.attempt == 1 else None
+    )
+    with trio.fail_after(3 * 86400), pytest.raises(SSEResponseError):
+        async with client.sse(server.url):
+            pytest.fail("the session must not open")  # pragma: no cover
+    assert len(server.requests) == 2  # the second 503 is the strategy's stop
+    assert trio.current_time() == pytest.approx(86400.0)
+
+
 class Tokens:
     def __init__(self) -> None:
         self.calls = 0

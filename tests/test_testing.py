@@ -228,6 +228,9 @@ async def test_a_failing_handler_answers_500_and_the_server_survives(
     server.handler = broken
     assert (await fetch(server)).response.status_code == 500
     assert [type(e) for e in server.errors] == [RuntimeError]
+    server.handler = lambda req: "not a response"  # type: ignore[assignment,return-value]
+    assert (await fetch(server)).response.status_code == 500  # a wrong answer fails too
+    assert [type(e) for e in server.errors] == [RuntimeError, TypeError]
     server.handler = None
     server.script(ScriptedResponse(body=["fine"]))
     assert (await fetch(server)).body == b"fine"
