@@ -349,10 +349,13 @@ async def test_proxy_407_is_a_proxy_error_not_retried(
     assert server.requests == []
 
 
-@pytest.mark.parametrize("status", [500, 502, 503, 504])
-async def test_proxy_5xx_on_connect_is_retried(
-    client_ssl_context: ssl.SSLContext, status: int
+@pytest.mark.parametrize(("status", "requests"), [(500, 3), (502, 3), (503, 3), (504, 3), (501, 1)])
+async def test_a_proxy_refusing_connect(
+    client_ssl_context: ssl.SSLContext, status: int, requests: int
 ) -> None:
+    """A 500, 502, 503 or 504 on CONNECT is retried like any connection failure, and is
+    the cause of the SSEConnectionError once attempts are used up; a proxy that does not
+    implement CONNECT (501) will not next time either: raised at once."""
     async with open_proxy_server(connect_status=status) as proxy:
         client = SSEClient(
             proxy=proxy.url,
@@ -363,27 +366,11 @@ async def test_proxy_5xx_on_connect_is_retried(
         with pytest.raises(SSEConnectionError) as info:
             async with client.sse("https://origin.test/"):
                 pytest.fail("the session must not open")  # pragma: no cover
-        assert len(proxy.requests) == 3
-    cause = info.value.__cause__
-    assert isinstance(cause, SSEProxyError)
-    assert cause.status_code == status
-    assert f"refused the tunnel: {status}" in str(cause)
-
-
-async def test_proxy_501_on_connect_is_not_retried(client_ssl_context: ssl.SSLContext) -> None:
-    """A proxy that does not implement CONNECT will not next time either."""
-    async with open_proxy_server(connect_status=501) as proxy:
-        client = SSEClient(
-            proxy=proxy.url,
-            ssl_context=client_ssl_context,
-            max_reconnection_attempts=2,
-            reconnection_time=0,
-        )
-        with pytest.raises(SSEProxyError) as info:
-            async with client.sse("https://origin.test/"):
-                pytest.fail("the session must not open")  # pragma: no cover
-        assert len(proxy.requests) == 1
-    assert info.value.status_code == 501
+        assert len(proxy.requests) == requests
+    error = info.value.__cause__ if requests > 1 else info.value
+    assert isinstance(error, SSEProxyError)
+    assert error.status_code == status
+    assert f"refused the tunnel: {status}" in str(error)
 
 
 @pytest.mark.parametrize(
