@@ -44,6 +44,10 @@ class Reference:
     # The last event ID committed before that breach: the block that breaches is never
     # dispatched, so its id is not committed.
     last_event_id_at_overflow: str | None = None
+    # The retry in force before that breaching block began: its retry: lines are taken
+    # back with it. And which limit broke first: "line" or "event" (data or comments).
+    retry_at_overflow: int | None = None
+    overflow_kind: str | None = None
 
 
 @dataclass
@@ -102,26 +106,32 @@ def reference_parse(
     events: list[ServerSentEvent] = []
     overflow_at: int | None = None  # number of events dispatched before the first breach
     overflow_id: str | None = None  # the committed last event ID at that breach
+    overflow_retry: int | None = None  # the retry in force when the breaching block began
+    overflow_kind: str | None = None  # "line" or "event"
     id_buffer = last_event_id or ""
     committed_id = id_buffer
     retry: int | None = None
+    retry_at_block_start = retry
     block = _Block()
     block_id: str | None = None  # the value of the current block's own id line
 
     def too_big(size: int) -> bool:
         return max_event_size is not None and size > max_event_size
 
-    def breach(size: int) -> None:
-        nonlocal overflow_at, overflow_id
+    def breach(size: int, kind: str) -> None:
+        nonlocal overflow_at, overflow_id, overflow_retry, overflow_kind
         if overflow_at is None and too_big(size):
             overflow_at = len(events)
             overflow_id = committed_id or None
+            overflow_retry = retry_at_block_start
+            overflow_kind = kind
 
     for line in lines:
-        breach(_utf8_size(line))
+        breach(_utf8_size(line), "line")
         if line == "":
             # "dispatch the event": the last event ID is committed even if nothing fires.
             committed_id = id_buffer
+            retry_at_block_start = retry
             event_id = block_id if own_ids else id_buffer or None
             block_id = None
             comments = "\n".join(block.comments) if block.comments else None
@@ -142,7 +152,7 @@ def reference_parse(
         if line.startswith(":"):
             comment = line[1:]
             block.comments.append(comment[1:] if comment.startswith(" ") else comment)
-            breach(_utf8_size("\n".join(block.comments)))
+            breach(_utf8_size("\n".join(block.comments)), "event")
             continue
         if ":" in line:
             name, value = line.split(":", 1)
@@ -152,7 +162,7 @@ def reference_parse(
             name, value = line, ""
         if name == "data":
             block.data += value + "\n"
-            breach(_utf8_size(block.data) - 1)
+            breach(_utf8_size(block.data) - 1, "event")
         elif name == "event":
             block.event_type = value
         elif name == "id":
@@ -164,7 +174,7 @@ def reference_parse(
             retry = block.retry = ms
         # anything else, whitespace-only lines included, is ignored
 
-    breach(_utf8_size(unterminated))
+    breach(_utf8_size(unterminated), "line")
     # End of body: the incomplete block is discarded, its id never committed.
     return Reference(
         events=events,
@@ -172,6 +182,8 @@ def reference_parse(
         retry=retry,
         events_before_overflow=None if overflow_at is None else events[:overflow_at],
         last_event_id_at_overflow=overflow_id,
+        retry_at_overflow=overflow_retry,
+        overflow_kind=overflow_kind,
     )
 
 
@@ -186,6 +198,8 @@ class Outcome:
     last_event_id: str | None
     retry: int | None
     raised: bool = False
+    # Which limit the error names: "line" or "event" (None when nothing was raised).
+    breach: str | None = None
 
 
 def feed(chunks: list[bytes], **options: Any) -> Outcome:
@@ -198,7 +212,8 @@ def feed(chunks: list[bytes], **options: Any) -> Outcome:
         events.extend(parser.feed_eof())
     except SSEProtocolError as exc:
         # The events of the call that raised come with its error.
-        return Outcome(events + exc.events, parser.last_event_id, None, raised=True)
+        breach = "line" if "a line is longer" in str(exc) else "event"
+        return Outcome(events + exc.events, parser.last_event_id, parser.retry, True, breach)
     return Outcome(events, parser.last_event_id, parser.retry)
 
 
@@ -410,6 +425,15 @@ def test_matches_reference_on_structured_streams(
 # The breaching block is not dispatched: its id is not committed, whatever the chunking.
 @example(b"id: 1\n\ndata:0123456789\nid: 2\ndata:0123456789\n\n", [100], 20, False)
 @example(b"id: 1\n\n:0123456789\nid: 2\n:0123456789\n\n", [100], 20, True)
+# Nor is its retry kept: the retry before it stands, whatever the chunking.
+@example(
+    b"retry: 7\n\nretry: 5\nretry: 6\ndata:0123456789\ndata:0123456789\nretry: 9\n\n",
+    [100],
+    20,
+    False,
+)
+# Data over the limit before a line over it, in one chunk: the data's breach is named.
+@example(b"data:0123456789\ndata:0123456789\ndata:" + b"x" * 30 + b"\n", [100], 20, False)
 def test_max_event_size_matches_reference(
     body: bytes, sizes: list[int], max_event_size: int, show_comment_events: bool
 ) -> None:
@@ -431,6 +455,8 @@ def test_max_event_size_matches_reference(
             assert outcome.raised, f"no SSEProtocolError for {len(chunks)} chunk(s)"
             assert outcome.events == reference.events_before_overflow
             assert outcome.last_event_id == reference.last_event_id_at_overflow
+            assert outcome.retry == reference.retry_at_overflow
+            assert outcome.breach == reference.overflow_kind
 
 
 @pytest.mark.parametrize(("show_comment_events", "show_retry_events"), FLAG_COMBINATIONS)

@@ -169,7 +169,9 @@ class SSEParser:
     A line, or a block's data or comments, longer than ``max_event_size`` bytes
     raises SSEProtocolError: memory stays bounded and nothing is silently truncated.
     The block that breaches the limit is not dispatched, so ``last_event_id`` stays the
-    id of the last block that was, however the body was cut into chunks.
+    id of the last block that was, and ``retry`` the value before that block began; the
+    error names the limit the stream broke first, a line's or an event's. None of these
+    depends on how the body was cut into chunks.
     """
 
     __slots__ = (
@@ -195,6 +197,7 @@ class SSEParser:
         "_own_ids",
         "_pending_cr",
         "_retry",
+        "_retry_before_block",
         "_show_comment_events",
         "_show_retry_events",
         "_shown_id",
@@ -243,6 +246,9 @@ class SSEParser:
         self._own_ids = bool(own_ids)
         self._shown_id = None if own_ids else self._id_buffer or None
         self._retry: int | None = None
+        # ``_retry`` when the block with a ``retry:`` line started: a block that breaches
+        # the size limit is never dispatched, so its retry is taken back, as its id is.
+        self._retry_before_block: int | None = None
         self._failed: str | None = None  # the message of the error that stopped the parser
         self._blocked = False  # failed or finished: one check on the hot path for both
         # Between blocks with nothing pending (no partial line, no block state, no CR
@@ -736,6 +742,9 @@ class SSEParser:
         self._shown_id = shown_id
 
         if too_long:
+            # The lines before it may already have taken the block's data or comments
+            # over the limit: that breach came first, as it does fed a line at a time.
+            self._spill_and_measure()
             self._fail(f"a line is longer than max_event_size ({limit} bytes)")
         if dispatched:
             self._block_bound = size
@@ -782,6 +791,8 @@ class SSEParser:
                 self._id_buffer = id_ = value.decode("utf-8", "replace")
                 self._shown_id = id_ if self._own_ids else id_ or None
         elif field == b"retry" and value and _DIGITS.issuperset(value):
+            if self._block_retry is None:
+                self._retry_before_block = self._retry
             self._retry = self._block_retry = _parse_retry(value)
             self._block_extras = True
         # Any other field, including a whitespace-only line, is ignored.
@@ -876,6 +887,10 @@ class SSEParser:
         return data[len(_BOM) :] if data.startswith(_BOM) else data
 
     def _fail(self, message: str) -> None:
+        """Stop at a size breach. The breaching block is never dispatched: its retry
+        is taken back, and its id was never committed."""
+        if self._block_retry is not None:
+            self._retry = self._retry_before_block
         self._tail = bytearray()
         self._reset_block()
         self._failed = message
