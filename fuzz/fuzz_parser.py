@@ -7,8 +7,10 @@ The invariants, checked on every example:
    Every other chunk goes through ``feed_spliced`` instead, with a chunk-size line put
    in it as the chunked decoder leaves it.
 2. Chunking never matters: the same body fed whole or in any pieces (empty ones included)
-   gives the same events and state, or raises in both cases; events returned before a
-   raise are a prefix of what an unlimited parser would produce.
+   gives the same events and state; or it raises in both cases, with the same events
+   before the error (those of the raising call in its ``events``), the same
+   ``last_event_id`` and ``retry`` after it and the same message. Events before a raise
+   are a prefix of what an unlimited parser would produce.
 3. Memory stays bounded: during any single ``feed`` the traced allocations above the
    baseline stay below ``memory_bound(max_event_size, len(chunk))``. Large bodies built by
    repetition make unbounded growth (a limit not enforced, a buffer never released) show.
@@ -198,39 +200,45 @@ def check_event(event: object) -> None:
 
 @dataclass
 class Result:
-    """What feeding a body produced: events, final state, and whether it raised."""
+    """What feeding a body produced: events (those before an error included), the
+    final state, and the error's message if it raised."""
 
     events: list[ServerSentEvent]
     last_event_id: str | None
     retry: int | None
-    raised: bool
+    error: str | None
+
+    @property
+    def raised(self) -> bool:
+        return self.error is not None
 
 
 def run_whole(body: bytes, options: dict[str, Any]) -> Result:
     """The body in one feed: the reference every chunking must match."""
-    parser = SSEParser(**options)
-    try:
-        events = parser.feed(body)
-        events += parser.feed_eof()
-    except SSEProtocolError:
-        return Result([], None, None, raised=True)
-    return Result(events, parser.last_event_id, parser.retry, raised=False)
+    return run_chunks([body], options)
 
 
-def check_untraced(chunks: list[bytes], options: dict[str, Any], whole: Result) -> None:
-    """Feed the chunks without memory tracing and compare with the whole-body result."""
+def run_chunks(chunks: list[bytes], options: dict[str, Any]) -> Result:
+    """The chunks fed one by one, then EOF; an error ends the body."""
     parser = SSEParser(**options)
     events: list[ServerSentEvent] = []
+    error = None
     try:
         for piece in chunks:
             events += parser.feed(piece)
         events += parser.feed_eof()
-    except SSEProtocolError:
-        assert whole.raised, "raised when fed byte by byte but not when fed whole"
-        return
-    assert not whole.raised, "raised when fed whole but not when fed byte by byte"
-    assert events == whole.events, "byte by byte: events differ"
-    assert (parser.last_event_id, parser.retry) == (whole.last_event_id, whole.retry)
+    except SSEProtocolError as exc:
+        events += exc.events
+        error = str(exc)
+    return Result(events, parser.last_event_id, parser.retry, error)
+
+
+def check_untraced(chunks: list[bytes], options: dict[str, Any], whole: Result) -> None:
+    """Feed the chunks without memory tracing and compare with the whole-body result."""
+    result = run_chunks(chunks, options)
+    assert result.error == whole.error, f"fed whole: {whole.error}; in pieces: {result.error}"
+    assert result.events == whole.events, "in pieces: events differ"
+    assert (result.last_event_id, result.retry) == (whole.last_event_id, whole.retry)
 
 
 SIZE_LINE = b"\r\n10000\r\n"
@@ -268,13 +276,16 @@ def check_parser(body: bytes, chunks: list[bytes], options: dict[str, Any]) -> N
         baseline = tracemalloc.get_traced_memory()[0]
         position = 0  # events are compared as they come and dropped: only the parser grows
         raised = False
+        error = None
         for n, piece in enumerate(chunks):
             spliced = spliced_read(piece) if n % 2 else None  # as a chunked read may come
             tracemalloc.reset_peak()
             try:
                 got = parser.feed(piece) if spliced is None else parser.feed_spliced(*spliced)
-            except SSEProtocolError:
+            except SSEProtocolError as exc:
                 raised = True
+                error = str(exc)
+                got = exc.events  # the events of the raising call come with its error
             peak = tracemalloc.get_traced_memory()[1] - baseline
             STATS.peak_bytes = max(STATS.peak_bytes, peak)
             bound = memory_bound(limit, len(piece))
@@ -285,8 +296,6 @@ def check_parser(body: bytes, chunks: list[bytes], options: dict[str, Any]) -> N
             )
             STATS.feeds += 1
             STATS.bytes_fed += len(piece)
-            if raised:
-                break
             assert type(got) is list, f"feed returned {type(got).__name__}"
             for event in got:
                 check_event(event)
@@ -294,12 +303,16 @@ def check_parser(body: bytes, chunks: list[bytes], options: dict[str, Any]) -> N
             position += len(got)
             STATS.events += len(got)
             del got
+            if raised:
+                break
     finally:
         tracemalloc.stop()
 
     if raised:
         STATS.protocol_errors += 1
-        assert whole.raised, "raised when fed in chunks but not when fed whole"
+        assert error == whole.error, f"fed whole: {whole.error}; in chunks: {error}"
+        assert position == len(whole.events), "chunked feeding: other events before the error"
+        assert (parser.last_event_id, parser.retry) == (whole.last_event_id, whole.retry)
         for more in (b"data: x\n\n", None):
             try:
                 parser.feed_eof() if more is None else parser.feed(more)
