@@ -8,7 +8,7 @@ import os
 import socket
 import ssl
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 
 import pytest
@@ -310,3 +310,45 @@ async def test_a_transport_of_ones_own_may_forward(server: SSETestServer) -> Non
     (request,) = server.requests
     assert request.target == "http://origin.test/x"
     assert request.header("x-gateway-key") == "k"
+
+
+async def test_a_subclass_of_tcp_transport_may_forward(server: SSETestServer) -> None:
+    """The built-in transports are known never to forward, but a subclass that adds
+    forwarding(origin) is asked like any other transport."""
+    to_server = server.connector()
+    server.script(ScriptedResponse.events(ServerSentEvent(data="forwarded")))
+
+    class ViaGateway(trio_sse.TCPTransport):
+        async def connect(self, origin: Origin) -> trio.abc.Stream:
+            return await to_server(origin)
+
+        def forwarding(self, origin: Origin) -> trio_sse.Forwarding:
+            return trio_sse.Forwarding("gateway", (("X-Gateway-Key", "k"),))
+
+    async with SSEClient(transport=ViaGateway()).sse("http://origin.test/x") as session:
+        assert [ev.data async for ev in session] == ["forwarded"]
+    (request,) = server.requests
+    assert request.target == "http://origin.test/x"
+    assert request.header("x-gateway-key") == "k"
+
+
+async def test_a_forwarding_that_fails_is_not_taken_for_no_forwarding(
+    server: SSETestServer,
+) -> None:
+    """A bug in a transport's forwarding (an AttributeError inside a property) ends the
+    session with it as the cause; the request never goes out as if nothing forwarded."""
+    to_server = server.connector()
+
+    class Broken:
+        async def connect(self, origin: Origin) -> trio.abc.Stream:
+            return await to_server(origin)
+
+        @property
+        def forwarding(self) -> Callable[[Origin], trio_sse.Forwarding]:
+            raise AttributeError("a typo in the user's property")
+
+    with pytest.raises(trio_sse.SSEError) as caught:
+        async with SSEClient(transport=Broken()).sse("http://origin.test/x"):
+            pass
+    assert isinstance(caught.value.__cause__, AttributeError)
+    assert server.requests == []
