@@ -432,6 +432,8 @@ def test_matches_reference_on_structured_streams(
     20,
     False,
 )
+# A breaching block without a retry line keeps the retry of the blocks before it.
+@example(b"retry: 5\n\ndata: " + b"x" * 30 + b"\n", [100], 20, False)
 # Data over the limit before a line over it, in one chunk: the data's breach is named.
 @example(b"data:0123456789\ndata:0123456789\ndata:" + b"x" * 30 + b"\n", [100], 20, False)
 def test_max_event_size_matches_reference(

@@ -264,7 +264,8 @@ class SSEParser:
 
     @property
     def retry(self) -> int | None:
-        """The latest valid ``retry:`` value in milliseconds, or None."""
+        """The latest valid ``retry:`` value in milliseconds, or None. After a size
+        error, the latest of the blocks before the one that breached the limit."""
         return self._retry
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[ServerSentEvent]:
