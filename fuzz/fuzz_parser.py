@@ -248,8 +248,9 @@ def spliced_read(piece: bytes) -> tuple[bytes, int, int]:
     """``piece`` as a chunked read that spans two chunks holds it (for feed_spliced): a
     chunk's CRLF and the next one's size line inside it, where a blank line ends if one
     does (one chunk per event), else in the middle."""
-    end = piece.find(b"\n\n")
-    cut = end + 2 if end >= 0 else len(piece) // 2
+    ends = [at + 2 for at in (piece.find(b"\n\n"),) if at >= 0]
+    ends += [at + 4 for at in (piece.find(b"\r\n\r\n"),) if at >= 0]  # feed_in_place's CRLF
+    cut = min(ends) if ends else len(piece) // 2
     return piece[:cut] + SIZE_LINE + piece[cut:], cut, cut + len(SIZE_LINE)
 
 
@@ -261,6 +262,9 @@ def check_parser(body: bytes, chunks: list[bytes], options: dict[str, Any]) -> N
     assert not unlimited.raised, "a body cannot exceed a limit of its own length"
     if not whole.raised:
         assert whole.events == unlimited.events
+    # Before an error, the events an unlimited parser gives; the chunked run must give
+    # them too, and no other (compared one by one below, counted at the end).
+    assert whole.events == unlimited.events[: len(whole.events)], "events before the error"
     expected = unlimited.events
     if len(body) <= 4096:  # every boundary at once, empty chunks in between (untraced: fast)
         pieces = [piece for i in range(len(body)) for piece in (body[i : i + 1], b"")]
