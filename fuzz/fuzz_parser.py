@@ -136,13 +136,26 @@ LONG_LINES = st.lists(
     ),
     max_size=12,
 ).map(b"".join)
+# Long events as sse-starlette writes them (id, type, CRLF, a ping now and then): a data
+# line that ends inside a later chunk, read in place with CRLF ends when spliced.
+LONG_CRLF_EVENTS = st.lists(
+    st.builds(
+        lambda head, length: head + b"data: " + b"D" * length + b"\r\n\r\n",
+        st.sampled_from([b"", b"id: 7\r\n", b"event: e\r\nid: 8\r\n", b": ping\r\n\r\n"]),
+        st.one_of(st.integers(0, 600), st.integers(0, 9000)),
+    ),
+    max_size=8,
+).map(b"".join)
 BODIES = st.one_of(
     st.binary(max_size=3000),
     SOUP,
     REPEATED,
     TOKEN_STREAMS,
     LONG_LINES,
-    st.lists(st.one_of(SOUP, REPEATED, TOKEN_STREAMS, LONG_LINES), max_size=4).map(b"".join),
+    LONG_CRLF_EVENTS,
+    st.lists(
+        st.one_of(SOUP, REPEATED, TOKEN_STREAMS, LONG_LINES, LONG_CRLF_EVENTS), max_size=4
+    ).map(b"".join),
 )
 MAX_EVENT_SIZES = st.one_of(
     st.integers(1, 64), st.integers(65, 4096), st.just(65_536), st.just(DEFAULT_MAX_EVENT_SIZE)
