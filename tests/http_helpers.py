@@ -17,6 +17,12 @@ HEAD_SSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
 EVENTS = b"data: hello\n\ndata: world\n\n"
 
 
+def attribute_values(obj: object) -> list[object]:
+    """What a slotted object holds (``vars()`` needs a ``__dict__``): its set slots."""
+    names = [name for cls in type(obj).__mro__ for name in getattr(cls, "__slots__", ())]
+    return [getattr(obj, name) for name in names if hasattr(obj, name)]
+
+
 def chunked(body: bytes, size: int = 7) -> bytes:
     parts = [body[i : i + size] for i in range(0, len(body), size)]
     return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"

@@ -653,5 +653,5 @@ async def test_sessions_carry_no_per_instance_generic_alias(server: SSETestServe
     # entry per stream that nothing reads.
     server.script(ONE)
     async with SSEClient().sse(server.url) as session:
-        assert "__orig_class__" not in vars(session)
+        assert not hasattr(session, "__orig_class__")
         await collect(session)

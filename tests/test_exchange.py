@@ -13,6 +13,7 @@ from tests.http_helpers import (
     EVENTS,
     GET,
     HEAD_SSE,
+    attribute_values,
     chunked,
     drain,
     framed,
@@ -461,7 +462,7 @@ def test_h11_is_dropped_once_the_head_is_read() -> None:
     exchange = HTTPExchange(GET)
     exchange.feed(HEAD_SSE + b"\r\ndata: x\n\n")
     assert exchange.next_head() is not None
-    assert not [v for v in vars(exchange).values() if isinstance(v, h11.Connection)]
+    assert not [v for v in attribute_values(exchange) if isinstance(v, h11.Connection)]
     assert exchange.next_body() == b"data: x\n\n"
 
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.http_helpers import GET, parse_request, response
+from tests.http_helpers import GET, attribute_values, parse_request, response
 from trio_sse import SSEProtocolError, __version__
 from trio_sse._exchange import ERROR_BODY_LIMIT, HTTPExchange
 from trio_sse._judge import MAX_REDIRECTS, FollowRedirect, Reject, judge_response
@@ -359,7 +359,8 @@ def test_request_bytes_on_the_wire() -> None:
         headers={"Authorization": "Bearer t"},
     )
     exchange = HTTPExchange(request, last_event_id="41")
-    wire, body = parse_request(exchange.request_bytes())
+    data = exchange.request_bytes()
+    wire, body = parse_request(data)
     assert wire.method == b"POST"
     assert wire.target == b"/stream?x=1"
     assert wire.http_version == b"1.1"
@@ -374,7 +375,16 @@ def test_request_bytes_on_the_wire() -> None:
         (b"content-length", b"15"),
     ]
     assert body == b'{"prompt":"hi"}'
-    assert exchange.request_bytes().startswith(b"POST /stream?x=1 HTTP/1.1\r\nHost: ")
+    assert data.startswith(b"POST /stream?x=1 HTTP/1.1\r\nHost: ")
+
+
+def test_request_bytes_are_handed_over_once() -> None:
+    # A stream lives for hours: its exchange must not keep the request it sent.
+    exchange = HTTPExchange(prepare_request("http://example.com/events"))
+    assert exchange.request_bytes().startswith(b"GET /events HTTP/1.1\r\n")
+    with pytest.raises(RuntimeError, match="already handed over"):
+        exchange.request_bytes()
+    assert not [v for v in attribute_values(exchange) if isinstance(v, bytes) and b"GET" in v]
 
 
 def test_request_bytes_get_and_non_ascii() -> None:

@@ -14,6 +14,7 @@ import pytest
 import trio
 import trio.testing
 
+from tests.http_helpers import attribute_values
 from trio_sse import SSEClient, SSESession
 from trio_sse._client import _Opening
 from trio_sse._exchange import HTTPExchange
@@ -79,11 +80,27 @@ async def test_an_open_session_holds_no_event_until_aclose_waits(server: SSETest
     async with trio.open_nursery() as nursery:
         session = await nursery.start(client.sse_session, server.url)
         assert (await session.__anext__()).data == "hello"
-        assert [value for value in vars(session).values() if isinstance(value, trio.Event)] == []
+        assert [v for v in attribute_values(session) if isinstance(v, trio.Event)] == []
         # aclose() from the consumer still waits for the reader: when it returns, the
         # reader task has ended, not merely been told to.
         await session.aclose()
         assert nursery.child_tasks == frozenset()
+
+
+async def test_an_open_stream_keeps_neither_dicts_nor_its_request(server: SSETestServer) -> None:
+    # The session and the exchange live as long as the stream: slotted, and the
+    # request's bytes are let go once written.
+    open_forever(server)
+    async with SSEClient().sse(server.url) as session:
+        assert (await session.__anext__()).data == "hello"
+        assert session._reader_task is not None
+        pump: Any = session._reader_task.coro.cr_await  # SSESession._run_connection
+        exchange = pump.cr_frame.f_locals["exchange"]
+        assert isinstance(exchange, HTTPExchange)
+        assert not hasattr(session, "__dict__")
+        assert not hasattr(exchange, "__dict__")
+        held = [v for v in attribute_values(exchange) if isinstance(v, bytes) and b"GET " in v]
+        assert held == []
 
 
 def our_frames(task: trio.lowlevel.Task) -> list[str]:

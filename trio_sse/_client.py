@@ -430,8 +430,8 @@ class SSEClient:
         """
         _check_keywords("SSEClient.sse", options, _CALL_OPTIONS)
         session_options = self._session_options(url, model, options)
-        # Not ``SSESession[Any](...)``: calling a subscripted generic stores
-        # ``__orig_class__`` on every instance, a dict entry per stream for nothing.
+        # Not ``SSESession[Any](...)``: calling a subscripted generic tries to store
+        # ``__orig_class__`` on every instance (a slotted session has no room for it).
         session: SSESession[Any] = SSESession(session_options)
         return _session_scope(session)
 

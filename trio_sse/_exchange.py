@@ -69,6 +69,26 @@ class HTTPExchange:
     what tells the two apart. The first error is sticky.
     """
 
+    # Slots, not a dict: an exchange lives as long as its connection, one per stream.
+    __slots__ = (
+        "_absolute_form",
+        "_conn",
+        "_decoder",
+        "_error",
+        "_error_body",
+        "_framing",
+        "_head",
+        "_identity_limit",
+        "_keep_body",
+        "_peer_closed",
+        "_phase",
+        "_request_bytes",
+        "_unencoded",
+        "_unreturned_head",
+        "request",
+        "starved",
+    )
+
     def __init__(
         self,
         request: PreparedRequest,
@@ -107,7 +127,7 @@ class HTTPExchange:
         if proxy_headers:
             names = {name.lower() for name, _ in proxy_headers}
             head = [(n, v) for n, v in head if n.lower() not in names] + list(proxy_headers)
-        self._request_bytes = self._serialize(head)
+        self._request_bytes: bytes | None = self._serialize(head)
 
     @property
     def phase(self) -> Phase:
@@ -126,8 +146,14 @@ class HTTPExchange:
         return out
 
     def request_bytes(self) -> bytes:
-        """The whole request, head and body, to write to the socket once."""
-        return self._request_bytes
+        """The whole request, head and body, to write to the socket: handed over once,
+        since each of thousands of open streams would otherwise keep its request (a few
+        hundred bytes) for its whole life. A second call raises RuntimeError."""
+        data = self._request_bytes
+        if data is None:
+            raise RuntimeError("the request bytes were already handed over")
+        self._request_bytes = None
+        return data
 
     def feed(self, data: bytes) -> None:
         """Bytes from the socket; b"" means the peer closed. Nothing can follow EOF."""

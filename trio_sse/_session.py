@@ -165,6 +165,35 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
     came before it; ``aclose()`` stops everything promptly, events unread or not.
     """
 
+    # Slots, not a dict: one session per stream, for the stream's whole life.
+    __slots__ = (
+        "_bytes",
+        "_cancel_scope",
+        "_connection_attempts",
+        "_error",
+        "_error_raised",
+        "_events",
+        "_finished",
+        "_handoff",
+        "_incoming_used",
+        "_last_error",
+        "_last_event_id",
+        "_options",
+        "_outage",
+        "_parser",
+        "_policy",
+        "_reader_done",
+        "_reader_task",
+        "_reconnects",
+        "_response",
+        "_run_started",
+        "_started",
+        "_state",
+        "_streams_opened",
+        "_task_status",
+        "_told_healthy",
+    )
+
     def __init__(self, options: SessionOptions) -> None:
         self._options = options
         self._handoff: EventHandoff[Any] = EventHandoff()
