@@ -18,6 +18,13 @@ code add.
 With ``--pings`` (``/tick/ping``) the server writes sse-starlette's keep-alive comment
 instead of each event: idle streams kept open. No client hands a comment to its
 consumer, so CPU is reported per ping and no delay exists.
+
+With ``--stall S`` each client's event loop is blocked for S seconds once, at the start
+of the window, as a full pass of the cyclic collector or a slow callback blocks it: a
+backlog of S x K events then arrives at once. What matters is how the client gets back:
+the collector's passes in the window and their time, and the delays (the stall's own
+S x K events are all late by up to S, so p99 over a window shorter than 100 x S mostly
+shows the stall itself).
 """
 
 from __future__ import annotations
@@ -36,8 +43,17 @@ from typing import Any
 
 from benchmarks.bench_e2e import cpu_seconds, start_server
 
-CLIENTS = ("trio-sse", "trio-sse, gc paced", "aiohttp-sse-client2", TRIO_ALONE := "Trio alone")
-"""Report order. "Trio alone" is no SSE client: the design's own cost (see child_trio_alone)."""
+CLIENTS = (
+    "trio-sse",
+    PACED := "trio-sse, gc paced",
+    FROZEN := "trio-sse, gc frozen",
+    "aiohttp-sse-client2",
+    TRIO_ALONE := "Trio alone",
+)
+"""Report order. "Trio alone" is no SSE client: the design's own cost (see child_trio_alone).
+"gc paced" is the README's recipe for thousands of streams, whole; "gc frozen" is its
+first step alone: ``gc.freeze()`` once the streams are open, nothing else."""
+OURS = CLIENTS[:3]  # the rows compared with aiohttp-sse-client2
 # The README's recipe for long-running processes with thousands of streams ("Thousands
 # of streams in one process"): rarer full collections, the open streams' objects frozen
 # out of their sight, and the young generations collected on a clock so that they never
@@ -71,13 +87,15 @@ class Probe:
     counts the cyclic collector's passes within the measuring window, and their time
     (``gc.callbacks``): a pass there is a pause every stream's events wait out."""
 
-    def __init__(self, k: int) -> None:
+    def __init__(self, k: int, stall: float = 0.0) -> None:
         self.k = k
+        self.stall = stall  # seconds the loop is blocked at the start of the window
         self.open = 0
         self.recording = False
         self.delays: list[int] = []
         self.events = 0  # reads "Trio alone" counts where it has no delay (--pings)
         self.collections = 0
+        self.full_collections = 0  # of them, passes over the oldest generation
         self.collecting_s = 0.0
         self._collection_start = 0.0
         gc.callbacks.append(self._collector_pass)
@@ -87,6 +105,7 @@ class Probe:
             self._collection_start = time.perf_counter()
         elif self.recording:
             self.collections += 1
+            self.full_collections += info["generation"] == 2
             self.collecting_s += time.perf_counter() - self._collection_start
 
     def received(self, data: str | None) -> None:
@@ -103,6 +122,8 @@ class Probe:
         rss = rss_bytes() - rss0
         self.recording = True
         cpu0 = cpu_seconds()
+        if self.stall:
+            time.sleep(self.stall)  # blocking the loop is the point
         await sleep(window)
         cpu = cpu_seconds() - cpu0
         rss_after = rss_bytes() - rss0
@@ -119,6 +140,7 @@ class Probe:
         def ms(q: float) -> float:
             return delays[min(n - 1, int(n * q))] / 1e6 if n else float("nan")
 
+        window += self.stall  # the stall is part of the window: its events come late
         return {
             "k": self.k,
             "open_s": open_time,
@@ -132,6 +154,7 @@ class Probe:
             "p99_ms": ms(0.99),
             "max_ms": delays[-1] / 1e6 if n else float("nan"),
             "collections": self.collections,
+            "full_collections": self.full_collections,
             "collecting_ms": self.collecting_s * 1e3,
         }
 
@@ -140,7 +163,7 @@ async def measure_trio_streams(
     probe: Probe,
     window: float,
     stream: Callable[[Callable[[], None]], Awaitable[None]],
-    pace_gc: bool = False,
+    gc_mode: str = "",
 ) -> dict[str, Any]:
     """The Trio children's measurement: run ``probe.k`` copies of ``stream`` (each calls
     the function it is given once its stream is open), wait for all to open, warm up,
@@ -161,21 +184,24 @@ async def measure_trio_streams(
             nursery.start_soon(stream, opened)
         await all_open.wait()
         open_time = time.perf_counter() - start
-        if pace_gc:
+        if gc_mode:  # PACED or FROZEN: the open streams' objects leave the collector's sight
             gc.freeze()
+        if gc_mode == PACED:
             nursery.start_soon(pace_the_collector)
         rss, rss_after, cpu = await probe.measure(trio.sleep, window, rss0)
         nursery.cancel_scope.cancel()
     return probe.report(open_time, rss, rss_after, cpu, window)
 
 
-def child_trio_sse(url: str, k: int, window: float, pace_gc: bool = False) -> dict[str, Any]:
+def child_trio_sse(
+    url: str, k: int, window: float, gc_mode: str = "", stall: float = 0.0
+) -> dict[str, Any]:
     import trio
 
     import trio_sse
 
-    probe = Probe(k)
-    if pace_gc:
+    probe = Probe(k, stall)
+    if gc_mode == PACED:
         gc.set_threshold(*GC_THRESHOLDS)
 
     async def main() -> dict[str, Any]:
@@ -187,12 +213,12 @@ def child_trio_sse(url: str, k: int, window: float, pace_gc: bool = False) -> di
                 async for event in events:
                     probe.received(event.data)
 
-        return await measure_trio_streams(probe, window, stream, pace_gc)
+        return await measure_trio_streams(probe, window, stream, gc_mode)
 
     return trio.run(main)
 
 
-def child_trio_alone(url: str, k: int, window: float) -> dict[str, Any]:
+def child_trio_alone(url: str, k: int, window: float, stall: float = 0.0) -> dict[str, Any]:
     """What the design costs before any HTTP or SSE: per stream, a reader task that waits
     for its socket and reads it, handing each read over a memory channel to a consumer
     task, as a trio-sse session does. Raw sockets, no HTTP or SSE parsing: the consumer
@@ -205,7 +231,7 @@ def child_trio_alone(url: str, k: int, window: float) -> dict[str, Any]:
     import trio
     from trio.lowlevel import wait_readable, wait_writable
 
-    probe = Probe(k)
+    probe = Probe(k, stall)
     parts = urlsplit(url)
     request = f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode()
     address = (parts.hostname, parts.port)
@@ -241,11 +267,11 @@ def child_trio_alone(url: str, k: int, window: float) -> dict[str, Any]:
     return trio.run(measure_trio_streams, probe, window, stream)
 
 
-def child_aiohttp(url: str, k: int, window: float) -> dict[str, Any]:
+def child_aiohttp(url: str, k: int, window: float, stall: float = 0.0) -> dict[str, Any]:
     import aiohttp
     from aiohttp_sse_client2 import client as sse_client
 
-    probe = Probe(k)
+    probe = Probe(k, stall)
 
     async def main() -> dict[str, Any]:
         all_open = asyncio.Event()
@@ -275,23 +301,26 @@ def child_aiohttp(url: str, k: int, window: float) -> dict[str, Any]:
     return asyncio.run(main())
 
 
-def child(client: str, url: str, k: int, window: float) -> None:
+def child(client: str, url: str, k: int, window: float, stall: float) -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if client == "aiohttp-sse-client2":
-        result = child_aiohttp(url, k, window)
+        result = child_aiohttp(url, k, window, stall)
     elif client == TRIO_ALONE:
-        result = child_trio_alone(url, k, window)
+        result = child_trio_alone(url, k, window, stall)
     else:
-        result = child_trio_sse(url, k, window, pace_gc=client == "trio-sse, gc paced")
+        gc_mode = client if client in (PACED, FROZEN) else ""
+        result = child_trio_sse(url, k, window, gc_mode, stall)
     print(json.dumps(result))
 
 
-def measure(client: str, url: str, k: int, window: float) -> dict[str, Any] | str:
+def measure(
+    client: str, url: str, k: int, window: float, stall: float = 0.0
+) -> dict[str, Any] | str:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "PYTHONPATH": root}
     command = [sys.executable, "-m", "benchmarks.bench_fanin", "--child", client, url]
-    command += [str(k), str(window)]
+    command += [str(k), str(window), str(stall)]
     try:
         done = subprocess.run(
             command, env=env, cwd=root, capture_output=True, text=True, timeout=300
@@ -323,7 +352,7 @@ def table(results: dict[tuple[int, str], dict[str, Any] | str], pings: bool = Fa
         if client == "aiohttp-sse-client2" and r["cpu_pct"]:
             ratios = [
                 f"{ours}: {mine['cpu_pct'] / r['cpu_pct']:.2f}x"
-                for ours in CLIENTS[:2]
+                for ours in OURS
                 if isinstance(mine := results.get((k, ours)), dict)
             ]
             ratio = f" ({', '.join(ratios)})" if ratios else ""
@@ -336,11 +365,12 @@ def table(results: dict[tuple[int, str], dict[str, Any] | str], pings: bool = Fa
                 f"{r['events']:,} of {r['expected']:,.0f} | {r['p50_ms']:.1f} "
                 f"| {r['p99_ms']:.1f} | {r['max_ms']:.1f}"
             )
+        full = f", {r['full_collections']} full" if r.get("full_collections") else ""
         out.append(
             f"| {k:,} | {client} | {r['open_s']:.2f} | {r['rss_per_stream_kib']:.1f} / "
             f"{r['rss_after_per_stream_kib']:.1f} "
             f"| {r['cpu_pct']:.1f}{ratio} | {per_message} | {delivery} "
-            f"| {r['collections']} ({r['collecting_ms']:.0f}) |"
+            f"| {r['collections']} ({r['collecting_ms']:.0f}){full} |"
         )
     return out
 
@@ -357,6 +387,12 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="idle streams: a keep-alive comment per stream per second instead of an event",
     )
+    parser.add_argument(
+        "--stall",
+        type=float,
+        default=0.0,
+        help="block each client's loop this many seconds once, at the start of the window",
+    )
     args, _ = parser.parse_known_args(argv)
     ks = args.streams or ([300, 1_000] if args.quick else [1_000, 3_000, 10_000])
     # A minute: the collector's passes start some tens of seconds after the streams open
@@ -371,7 +407,7 @@ def main(argv: list[str]) -> int:
         for k in ks:
             for client in clients:
                 print(f"fan-in: {k:,} streams, {client} ...", file=sys.stderr)
-                results[(k, client)] = measure(client, url, k, window)
+                results[(k, client)] = measure(client, url, k, window, args.stall)
     finally:
         proc.kill()
         proc.wait()
@@ -380,7 +416,9 @@ def main(argv: list[str]) -> int:
     print(
         ("One keep-alive comment (sse-starlette's ping) " if args.pings else "One event ")
         + f"per stream per second, {window:.0f} s measuring window after a "
-        f"{WARMUP:.0f} s warm-up, each client in a fresh process. Load average at start "
+        f"{WARMUP:.0f} s warm-up, each client in a fresh process"
+        + (f", its loop blocked for {args.stall:g} s at the window's start" if args.stall else "")
+        + ". Load average at start "
         f"{load[0]:.2f}, at end {end[0]:.2f}. The ratios are each trio-sse row's CPU / "
         "the peer's.\n"
     )
@@ -390,6 +428,6 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
-        child(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
+        child(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6]))
     else:
         sys.exit(main(sys.argv[1:]))
