@@ -477,3 +477,26 @@ def test_an_accepted_stream_keeps_no_copy_of_its_body() -> None:
     assert len(drain(exchange)) == 9 * (ERROR_BODY_LIMIT // 4)
     assert exchange.read_error_body() == b""
     assert not exchange.body_limit_reached
+
+
+def test_h11_is_held_only_while_the_head_is_read() -> None:
+    """The request's h11 connection is let go once the request's bytes are made, and
+    the head's is made by its first bytes: a stream waiting for its head holds none
+    (thousands of streams wait there at once). Dropped again once the head is read."""
+
+    def h11_held(exchange: HTTPExchange) -> int:
+        return sum(isinstance(v, h11.Connection) for v in attribute_values(exchange))
+
+    exchange = HTTPExchange(GET)
+    assert exchange.request_bytes().startswith(b"GET ")
+    assert exchange.next_head() is None
+    assert h11_held(exchange) == 0
+    exchange.feed(b"HTTP/1.1 200 OK\r\n")
+    assert exchange.next_head() is None
+    assert h11_held(exchange) == 1
+    exchange.feed(b"Content-Type: text/event-stream\r\n\r\ndata: x\n\n")
+    head = exchange.next_head()
+    assert head is not None
+    assert head.status_code == 200
+    assert h11_held(exchange) == 0
+    assert exchange.next_body() == b"data: x\n\n"

@@ -378,6 +378,31 @@ async def serve_in_one_write(wire: bytes, task_status: trio.TaskStatus[int]) -> 
     await trio.serve_listeners(answer, listeners)
 
 
+async def test_the_end_of_the_body_is_not_silence(autojump_clock: trio.testing.MockClock) -> None:
+    """The read that brings the last event also brings the body's end, and handing the
+    event over takes longer than read_timeout (the clock jumps in ``deserialize``): the
+    stream ends cleanly. Catches the silence clock left running while the connection
+    is closed, which would turn the end into a timeout."""
+
+    def slow_deserialize(model: Any, data: str | None) -> Any:
+        autojump_clock.jump(10.0)
+        return data
+
+    body = b"data: last\n\n"
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+    head += b"Content-Length: %d\r\n\r\n" % len(body)
+    client = make_client(read_timeout=5.0, deserialize=slow_deserialize)
+    got: list[str | None] = []
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(serve_in_one_write, head + body)
+        async with client.sse(f"http://127.0.0.1:{port}/", model=str) as session:
+            async for event in session:
+                got.append(event.data)
+        assert session.error is None
+        nursery.cancel_scope.cancel()
+    assert got == ["last"]
+
+
 @pytest.mark.parametrize("with_the_head", [False, True])
 async def test_read_timeout_fires_in_the_middle_of_a_compressed_body(
     autojump_clock: trio.testing.MockClock, server: SSETestServer, with_the_head: bool

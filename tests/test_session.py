@@ -463,6 +463,26 @@ async def test_connect_timeout_when_the_head_never_comes(
         assert len(server.requests) == 1
 
 
+async def test_connect_timeout_covers_a_headers_function_that_hangs(
+    server: SSETestServer, autojump_clock: trio.testing.MockClock
+) -> None:
+    """connect_timeout runs from before the headers functions are awaited, and its error
+    names the URL being connected, not read_timeout."""
+    with trio.fail_after(HANG):
+
+        async def never_ready() -> dict[str, str]:
+            await trio.sleep_forever()
+            raise AssertionError  # pragma: no cover
+
+        start = trio.current_time()
+        with pytest.raises(SSETimeoutError) as info:
+            async with open_sse_session(server.url, connect_timeout=5.0, headers=never_ready):
+                pytest.fail("the session must not open")  # pragma: no cover
+        assert trio.current_time() - start == pytest.approx(5.0)
+        assert str(info.value) == f"no response from {server.url} within connect_timeout=5.0s"
+        assert server.requests == []
+
+
 async def test_a_refusal_with_a_stalled_body_is_still_a_response_error(
     server: SSETestServer, autojump_clock: trio.testing.MockClock
 ) -> None:

@@ -80,8 +80,10 @@ class HTTPExchange:
         "_head",
         "_identity_limit",
         "_keep_body",
+        "_last_event_id",
         "_peer_closed",
         "_phase",
+        "_proxy_headers",
         "_request_bytes",
         "_unencoded",
         "_unreturned_head",
@@ -100,10 +102,11 @@ class HTTPExchange:
         target goes in absolute form and these headers (Proxy-Authorization) are added."""
         self.request = request
         self._absolute_form = proxy_headers is not None
-        # Only the head needs h11 (about 1 KiB): it is dropped once the body starts.
-        self._conn: h11.Connection | None = h11.Connection(
-            h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE
-        )
+        # Only the request and the head need h11 (about 1 KiB), and the exchange holds
+        # it only while it reads the head (see _h11).
+        self._conn: h11.Connection | None = None
+        self._last_event_id = last_event_id
+        self._proxy_headers = proxy_headers
         self._phase = Phase.HEAD
         self._peer_closed = False  # feed(b"") was called; h11 is told when it needs data
         self._error: SSEError | None = None
@@ -123,21 +126,26 @@ class HTTPExchange:
         self.starved = False
         self._error_body = bytearray()
         self._keep_body = True  # until stream_accepted(): the body may be a refusal's
-        head = build_request_head(request, last_event_id)
-        if proxy_headers:
-            names = {name.lower() for name, _ in proxy_headers}
-            head = [(n, v) for n, v in head if n.lower() not in names] + list(proxy_headers)
-        self._request_bytes: bytes | None = self._serialize(head)
+        self._request_bytes: bytes | None = self._send_request(self._new_h11())
 
     @property
     def phase(self) -> Phase:
         return self._phase
 
-    def _serialize(self, head: list[tuple[str, str]]) -> bytes:
+    @staticmethod
+    def _new_h11() -> h11.Connection:
+        return h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
+
+    def _send_request(self, conn: h11.Connection) -> bytes:
+        """The request's bytes, as ``conn`` (a fresh h11 connection) sends them."""
         request = self.request
+        head = build_request_head(request, self._last_event_id)
+        proxy_headers = self._proxy_headers
+        if proxy_headers:
+            names = {name.lower() for name, _ in proxy_headers}
+            head = [(n, v) for n, v in head if n.lower() not in names] + list(proxy_headers)
         fields = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in head]
         target = request.url if self._absolute_form else request.target
-        conn = self._h11()
         with self._h11_errors():
             out = conn.send(h11.Request(method=request.method, target=target, headers=fields))
             if request.body:
@@ -188,10 +196,22 @@ class HTTPExchange:
             raise self._fail(error, exc) from exc
 
     def _h11(self) -> h11.Connection:
-        """h11's connection, which only the request and the response head use."""
-        if self._conn is None:
-            raise RuntimeError("h11 was dropped once the response head was read")
-        return self._conn
+        """h11's connection for the response head, made when the head is first read.
+
+        The request's own h11 connection is let go once it has made the request's
+        bytes: a stream waits for its head without one, and with thousands connecting
+        at once, the 1 KiB each held there, freed after the head, stayed in the
+        process as holes (benchmarks/RESULTS.md, "Memory left by opening"). The head's
+        connection sends the same request again, its bytes dropped, so that h11 reads
+        the response in the state the request left it in (HEAD, CONNECT, Upgrade).
+        """
+        conn = self._conn
+        if conn is None:
+            if self._phase is not Phase.HEAD:
+                raise RuntimeError("h11 was dropped once the response head was read")
+            conn = self._conn = self._new_h11()
+            self._send_request(conn)
+        return conn
 
     def _h11_saw_eof(self) -> bool:
         return self._h11().trailing_data[1]
@@ -226,6 +246,8 @@ class HTTPExchange:
 
     def _read_head(self) -> bool:
         """Advance through the head; True once it is read (the phase has left HEAD)."""
+        if self._conn is None and self._phase is Phase.HEAD and not self._peer_closed:
+            return False  # no byte of the head yet: no h11 connection either (_h11)
         while self._phase is Phase.HEAD:
             event = self._next_event()
             if event is h11.NEED_DATA:

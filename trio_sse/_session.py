@@ -13,7 +13,6 @@ pushes back on the server and memory stays bounded.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import inspect
 import logging
@@ -169,6 +168,8 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
     __slots__ = (
         "_bytes",
         "_cancel_scope",
+        "_closing",
+        "_connecting_to",
         "_connection_attempts",
         "_error",
         "_error_raised",
@@ -197,7 +198,17 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
     def __init__(self, options: SessionOptions) -> None:
         self._options = options
         self._handoff: EventHandoff[Any] = EventHandoff()
+        # The connection's cancel scope: a new one for each connection (the wait before
+        # it included). aclose() cancels it; its deadline is the connection's clock,
+        # connect_timeout until the head is judged, then read_timeout's silence.
+        # One scope for the three, not one each: an entered scope costs about 0.6 KiB,
+        # and with thousands of streams connecting at once, a connect_timeout scope of
+        # its own, freed after the head, left that much per stream in holes the
+        # process keeps (benchmarks/RESULTS.md, "Memory left by opening").
         self._cancel_scope = trio.CancelScope()
+        self._closing = False  # aclose() was called: no connection after this one
+        # While connect_timeout runs, the URL being connected (for the timeout's message).
+        self._connecting_to: str | None = None
         self._policy = ReconnectPolicy(
             reconnection_time=options.reconnection_time,
             max_attempts=options.max_reconnection_attempts,
@@ -335,6 +346,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
 
     async def aclose(self) -> None:
         """Stop reading and close the connection. Idempotent; never waits on the network."""
+        self._closing = True
         self._cancel_scope.cancel()
         self._handoff.close_consumer()
         if (
@@ -364,15 +376,20 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         self._reader_task = trio.lowlevel.current_task()
         self._outage = Outage(trio.current_time())
         try:
-            with self._cancel_scope:
-                # Connect, and after each failure or loss ask _next_delay: retry, when,
-                # or stop? The loop is here, not in a coroutine of its own: every frame
-                # the reader holds is held by each of thousands of idle streams.
-                while True:
-                    retry_after: float | None = None
-                    failure: SSEError | None = None
-                    retryable = True
+            # Connect, and after each failure or loss ask _next_delay: retry, when, or
+            # stop? The loop is here, not in a coroutine of its own: every frame the
+            # reader holds is held by each of thousands of idle streams.
+            delay: float | None = None  # before the first connection: none
+            while True:
+                retry_after: float | None = None
+                failure: SSEError | None = None
+                retryable = True
+                scope = self._cancel_scope
+                with scope:
                     try:
+                        if delay is not None:
+                            await trio.sleep(delay)
+                            self._reconnects += 1
                         if await self._run_connection():
                             break  # 204: the server says stop
                     except _AttemptFailed as failed:
@@ -382,12 +399,16 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                         raise  # the data or the user's code failed, not the connection
                     except SSEError as exc:
                         failure, retryable = exc, False  # never retried by the policy
-                    delay = self._next_delay(failure, retry_after, retryable)
-                    if delay is None:
-                        break
-                    self._state = SessionState.WAITING
-                    await trio.sleep(delay)
-                    self._reconnects += 1
+                connecting_to, self._connecting_to = self._connecting_to, None
+                if self._closing:
+                    break  # aclose(): whatever the connection was doing
+                if scope.cancelled_caught:  # the connection's clock ran out
+                    failure = self._timed_out(connecting_to)
+                delay = self._next_delay(failure, retry_after, retryable)
+                if delay is None:
+                    break
+                self._state = SessionState.WAITING
+                self._cancel_scope = trio.CancelScope()  # the next connection's
         except _ConsumerGone:
             pass
         except SSEError as exc:
@@ -423,6 +444,16 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             # What trio's nursery.start says of a task that returns without calling
             # started(); a starter that waits for started() itself must not wait forever.
             raise RuntimeError("the session's reader ended before its stream opened")
+
+    def _timed_out(self, connecting_to: str | None) -> SSETimeoutError:
+        """The error of a connection whose clock ran out: connect_timeout while it was
+        connecting to ``connecting_to``, else read_timeout's silence."""
+        if connecting_to is not None:
+            timeout = self._options.connect_timeout
+            return SSETimeoutError(
+                f"no response from {connecting_to} within connect_timeout={timeout}s"
+            )
+        return SSETimeoutError(f"no data for read_timeout={self._options.read_timeout}s")
 
     def _report_started(self) -> None:
         """Tell the starter the stream is open, once, and let go of its task status."""
@@ -510,10 +541,12 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             quiet_limit = 0.0  # read_timeout, as a float, when the clock runs
             if read_timeout is not None:
                 quiet_limit = read_timeout
-                # The silence clock starts now: body bytes that came with the head were
-                # the last read, and chewing them (a compressed body, say) must not
-                # outlast read_timeout. Waiting on the consumer is not silence.
-                silence = trio.CancelScope(deadline=trio.current_time() + quiet_limit)
+                # The silence clock (the connection's scope's deadline) starts now: body
+                # bytes that came with the head were the last read, and chewing them (a
+                # compressed body, say) must not outlast read_timeout. Waiting on the
+                # consumer is not silence. When it runs out, run() raises the timeout.
+                silence = self._cancel_scope
+                silence.deadline = trio.current_time() + quiet_limit
 
                 def on_block() -> None:
                     assert silence is not None
@@ -521,54 +554,51 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
 
             unscheduled = 0  # decoded bytes parsed since the last checkpoint
             try:
-                with silence or _NO_SILENCE_CLOCK:
-                    while True:
+                while True:
+                    try:
+                        body = exchange.next_read()
+                        if not body and exchange.complete:
+                            parser.feed_eof()
+                            break
+                    except SSEConnectionError as exc:
+                        raise _AttemptFailed(exc) from None
+                    if body:
+                        unscheduled += len(body)
+                        if unscheduled > CHECKPOINT_BYTES:
+                            await trio.lowlevel.checkpoint()  # others run, deadlines fire
+                            unscheduled = len(body)
                         try:
-                            body = exchange.next_read()
-                            if not body and exchange.complete:
-                                parser.feed_eof()
-                                break
-                        except SSEConnectionError as exc:
-                            raise _AttemptFailed(exc) from None
-                        if body:
-                            unscheduled += len(body)
-                            if unscheduled > CHECKPOINT_BYTES:
-                                await trio.lowlevel.checkpoint()  # others run, deadlines fire
-                                unscheduled = len(body)
-                            try:
-                                if isinstance(body, Spliced):
-                                    events = parser.feed_in_place(body.data, body.cut, body.resume)
-                                    if events is None:
-                                        body = body.joined()  # the read is let go first
-                                        events = parser.feed(body)
-                                else:
+                            if isinstance(body, Spliced):
+                                events = parser.feed_in_place(body.data, body.cut, body.resume)
+                                if events is None:
+                                    body = body.joined()  # the read is let go first
                                     events = parser.feed(body)
-                            except SSEProtocolError as exc:
-                                await self._deliver(exc.events, on_block)  # then the error
-                                raise
-                            if events and not self._deliver_now(events):
-                                await self._deliver(events, on_block)
-                            del events  # not held while the next read waits (_reading.py)
-                            if not exchange.starved:
-                                continue  # more may be decodable, or the body may end
-                        del body  # nor the body: up to a read's bytes per waiting stream
-                        if silence is not None:
-                            silence.deadline = trio.current_time() + quiet_limit
-                        try:
-                            await reader.wait()  # a checkpoint, parked in trio's own wait
-                            while (data := reader.read()) is None:
-                                await reader.wait()  # nothing came after all: wait again
-                        except (trio.BrokenResourceError, OSError) as exc:
-                            raise _AttemptFailed(lost_connection(exc)) from None
-                        self._bytes += len(data)
-                        exchange.feed(data)
-                        del data  # nor the read's bytes: the exchange has them
-                        unscheduled = 0
-                if silence is not None and silence.cancelled_caught:
-                    raise _AttemptFailed(
-                        SSETimeoutError(f"no data for read_timeout={read_timeout}s")
-                    )
+                            else:
+                                events = parser.feed(body)
+                        except SSEProtocolError as exc:
+                            await self._deliver(exc.events, on_block)  # then the error
+                            raise
+                        if events and not self._deliver_now(events):
+                            await self._deliver(events, on_block)
+                        del events  # not held while the next read waits (_reading.py)
+                        if not exchange.starved:
+                            continue  # more may be decodable, or the body may end
+                    del body  # nor the body: up to a read's bytes per waiting stream
+                    if silence is not None:
+                        silence.deadline = trio.current_time() + quiet_limit
+                    try:
+                        await reader.wait()  # a checkpoint, parked in trio's own wait
+                        while (data := reader.read()) is None:
+                            await reader.wait()  # nothing came after all: wait again
+                    except (trio.BrokenResourceError, OSError) as exc:
+                        raise _AttemptFailed(lost_connection(exc)) from None
+                    self._bytes += len(data)
+                    exchange.feed(data)
+                    del data  # nor the read's bytes: the exchange has them
+                    unscheduled = 0
             finally:
+                if silence is not None:
+                    silence.deadline = math.inf  # the stream's end is not silence
                 self._last_event_id = parser.last_event_id
                 self._policy.set_server_retry(parser.retry)
             return False
@@ -608,8 +638,12 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         A refusal is returned, not raised: its body is read outside this deadline, so a
         slow error body still gives the SSEResponseError, not a timeout."""
         timeout = self._options.connect_timeout
-        with trio.move_on_after(math.inf if timeout is None else timeout):
+        clock = self._cancel_scope  # the connection's: run() raises the timeout
+        if timeout is not None:
+            clock.deadline = trio.current_time() + timeout
+        try:
             while True:
+                self._connecting_to = request.url
                 request = await self._fresh_headers(request)
                 origin = Origin(request.scheme, request.host, request.port)
                 forwarding = forwarding_for(self._options.transport, origin)
@@ -634,15 +668,15 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                         allow_insecure_redirects=self._options.allow_insecure_redirects,
                     )
                     if not isinstance(decision, FollowRedirect):
+                        self._connecting_to = None
                         return stream, reader, exchange, response, decision
                     request = decision.request
                 except BaseException:
                     await trio.aclose_forcefully(stream)
                     raise
                 await trio.aclose_forcefully(stream)
-        raise _AttemptFailed(
-            SSETimeoutError(f"no response from {request.url} within connect_timeout={timeout}s")
-        )
+        finally:
+            clock.deadline = math.inf  # a refusal's body is read outside connect_timeout
 
     async def _fresh_headers(self, request: PreparedRequest) -> PreparedRequest:
         """Await the headers functions and merge what they return: once before every
@@ -778,9 +812,6 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
 
 def _nothing() -> None:
     """The hand-off's on_block when no read_timeout clock runs."""
-
-
-_NO_SILENCE_CLOCK = contextlib.nullcontext()  # reusable: it keeps no state
 
 
 def _call_back(name: str, callback: Callable[..., object], *args: object) -> object:
