@@ -500,3 +500,18 @@ def test_h11_is_held_only_while_the_head_is_read() -> None:
     assert head.status_code == 200
     assert h11_held(exchange) == 0
     assert exchange.next_body() == b"data: x\n\n"
+
+
+def test_the_proxy_credential_and_the_event_id_are_let_go_with_the_head() -> None:
+    """Only a replay of the request for the head's h11 connection needs them: an open
+    stream does not keep a Proxy-Authorization credential for its whole life."""
+    credential = ("Proxy-Authorization", "Basic c2VjcmV0")
+    exchange = HTTPExchange(GET, "event-42", proxy_headers=(credential,))
+    request = exchange.request_bytes()
+    assert b"Basic c2VjcmV0" in request
+    assert b"event-42" in request
+    exchange.feed(HEAD_SSE + b"\r\n")
+    assert exchange.next_head() is not None
+    held = repr(attribute_values(exchange))
+    assert "c2VjcmV0" not in held
+    assert "event-42" not in held

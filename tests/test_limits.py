@@ -381,8 +381,8 @@ async def serve_in_one_write(wire: bytes, task_status: trio.TaskStatus[int]) -> 
 async def test_the_end_of_the_body_is_not_silence(autojump_clock: trio.testing.MockClock) -> None:
     """The read that brings the last event also brings the body's end, and handing the
     event over takes longer than read_timeout (the clock jumps in ``deserialize``): the
-    stream ends cleanly. Catches the silence clock left running while the connection
-    is closed, which would turn the end into a timeout."""
+    stream ends cleanly. Catches a close of the connection that is not shielded from
+    the passed deadline, which would turn the end into a timeout."""
 
     def slow_deserialize(model: Any, data: str | None) -> Any:
         autojump_clock.jump(10.0)

@@ -751,7 +751,9 @@ async def test_aclose_during_the_reconnect_wait_makes_no_new_request(
         assert ids([await session.incoming.receive()]) == ["1"]
         await reconnect_log.wait_for(1)
         assert session.state is SessionState.WAITING
+        start = trio.current_time()
         await session.aclose()
+        assert trio.current_time() == start  # the wait is cancelled, not waited out
         assert session.statistics().state is SessionState.CLOSED
     # The reader task is gone with the nursery: no request can follow. Let the clock
     # pass the delay anyway, to show that nothing was left behind to make one.

@@ -483,6 +483,77 @@ async def test_connect_timeout_covers_a_headers_function_that_hangs(
         assert server.requests == []
 
 
+def one_stream_transport(client_end: trio.abc.Stream) -> Callable[[Any], Awaitable[Any]]:
+    """A transport that hands out ``client_end``: a memory stream, whose sender writes
+    without a checkpoint after, so a test can move the clock in the same scheduler step
+    as the bytes arrive (a socket's send_all lets the reader run first)."""
+
+    async def connect(origin: Any) -> trio.abc.Stream:
+        return client_end
+
+    return connect
+
+
+async def test_a_head_that_comes_as_connect_timeout_passes_is_a_connect_timeout(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    """The head arrives in the same step as connect_timeout's deadline passes: the
+    stream does not open (once passed, the deadline has cancelled the connection's
+    scope), and the error is the connect timeout, naming the URL."""
+    client_end, server_end = trio.testing.memory_stream_pair()
+    opened: list[int] = []
+
+    async def answer_at_the_deadline() -> None:
+        await server_end.receive_some()
+        await server_end.send_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n")
+        mock_clock.jump(5.0)
+        await server_end.send_all(b"data: hello\n\n")
+
+    client = SSEClient(
+        connect_timeout=5.0,
+        transport=one_stream_transport(client_end),
+        on_open=lambda response: opened.append(response.status_code),
+    )
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(answer_at_the_deadline)
+        with pytest.raises(SSETimeoutError) as info:
+            async with client.sse("http://example.test/events"):
+                pytest.fail("the session must not open")  # pragma: no cover
+    assert str(info.value) == (
+        "no response from http://example.test/events within connect_timeout=5.0s"
+    )
+    assert opened == []
+
+
+async def test_a_body_that_ends_as_read_timeout_passes_ends_cleanly(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    """The body's last bytes arrive in the same step as read_timeout's deadline passes:
+    the stream ended, it did not go silent. Closing the connection must not take that
+    deadline, which has cancelled the connection's scope, for a timeout."""
+    body = b"data: a\n\ndata: b\n\n"
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+    head += b"Content-Length: %d\r\n\r\n" % len(body)
+    client_end, server_end = trio.testing.memory_stream_pair()
+
+    async def end_at_the_deadline() -> None:
+        await server_end.receive_some()
+        await server_end.send_all(head + body[:9])
+        await trio.testing.wait_all_tasks_blocked()
+        await server_end.send_all(body[9:])
+        mock_clock.jump(5.0)
+        await trio.sleep_forever()
+
+    client = SSEClient(read_timeout=5.0, transport=one_stream_transport(client_end))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(end_at_the_deadline)
+        async with client.sse("http://example.test/events") as session:
+            got = [event.data async for event in session]
+        assert session.error is None
+        nursery.cancel_scope.cancel()
+    assert got == ["a", "b"]
+
+
 async def test_a_refusal_with_a_stalled_body_is_still_a_response_error(
     server: SSETestServer, autojump_clock: trio.testing.MockClock
 ) -> None:

@@ -265,6 +265,9 @@ class HTTPExchange:
         self._framing = framing_for(self.request.method, head.status_code, head.headers)
         self._framing.feed(self._h11().trailing_data[0])
         self._conn = None
+        # Only _h11 needed them, to send the request again: not kept for the stream's
+        # life (Proxy-Authorization is a credential).
+        self._last_event_id = self._proxy_headers = None
         if self._peer_closed:
             self._framing.feed_eof()
         self._phase = Phase.BODY

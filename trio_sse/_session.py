@@ -3,8 +3,9 @@
 Everything that decides lives in the sans-IO modules (_parser, _request, _exchange,
 _judge, _reconnect);
 this module only connects, reads, sleeps and cancels. One reader task per session
-runs the reconnect loop; each connection lives inside that task and is closed before
-the next one opens, so cancelling the session's cancel scope ends everything at once.
+runs the reconnect loop; each connection lives inside that task, in a cancel scope of
+its own, and is closed before the next one opens, so cancelling the connection's scope
+(``aclose()``) ends everything at once.
 
 Events go to the consumer through an EventHandoff (bounded, batched per network read):
 a slow consumer stops the reader, which stops reading the socket, so TCP flow control
@@ -597,13 +598,15 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                     del data  # nor the read's bytes: the exchange has them
                     unscheduled = 0
             finally:
-                if silence is not None:
-                    silence.deadline = math.inf  # the stream's end is not silence
                 self._last_event_id = parser.last_event_id
                 self._policy.set_server_retry(parser.retry)
             return False
         finally:
-            await trio.aclose_forcefully(stream)
+            # Shielded: a read_timeout deadline that passed in the step that read the
+            # body's end is not a timeout (the stream ended), and this close is the
+            # connection's last checkpoint in its scope. It never waits.
+            with trio.CancelScope(shield=True):
+                await trio.aclose_forcefully(stream)
 
     def _stream_opened(self, exchange: HTTPExchange, response: SSEResponse) -> SSEParser:
         """The response was accepted: a fresh parser, the counters, ``on_open``, and
@@ -668,6 +671,10 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                         allow_insecure_redirects=self._options.allow_insecure_redirects,
                     )
                     if not isinstance(decision, FollowRedirect):
+                        # A deadline that passed in the step that read the head is a
+                        # connect timeout: raised here, while the URL is known, for
+                        # once it has passed the scope stays cancelled.
+                        await trio.lowlevel.checkpoint_if_cancelled()
                         self._connecting_to = None
                         return stream, reader, exchange, response, decision
                     request = decision.request
