@@ -38,6 +38,7 @@ from trio_sse.testing import (
     RecordedRequest,
     ScriptedResponse,
     SSETestServer,
+    open_sse_test_server,
     sse_stream,
 )
 
@@ -659,6 +660,28 @@ async def test_an_outer_cancel_leaves_the_block_as_a_plain_cancelled(
             raise
     assert scope.cancelled_caught
     assert [type(exc) for exc in passing] == [trio.Cancelled]
+
+
+def test_a_cancel_raised_by_aclose_leaves_the_block_in_a_loose_run() -> None:
+    """In a run with strict_exception_groups=False, our nursery lets a lone exception
+    out as it is, not in a group. The caller's cancel, raised by aclose()'s checkpoint
+    as the block ends (the reader is already done), must still leave the block, as it
+    would leave any ``async with`` of a nursery."""
+    left_normally: list[bool] = []
+
+    async def main() -> None:
+        async with open_sse_test_server() as server:
+            server.script(ScriptedResponse(body=["data: hello\n\n"]))
+            with trio.CancelScope() as scope:
+                async with SSEClient().sse(server.url) as session:
+                    assert [event.data async for event in session] == ["hello"]
+                    scope.cancel()  # no checkpoint before the block ends
+                left_normally.append(True)
+            assert scope.cancelled_caught
+
+    with pytest.warns(trio.TrioDeprecationWarning):  # loose runs are deprecated, not gone
+        trio.run(main, strict_exception_groups=False)
+    assert left_normally == []
 
 
 async def test_an_error_raised_on_cancel_is_not_wrapped(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import gc
 import math
+import types
 import weakref
 from collections.abc import AsyncIterator
 from typing import Any
@@ -153,6 +154,23 @@ async def test_read_timeout_runs_on_the_connections_own_cancel_scope(
         assert reader is not None
         assert reader._cancel_status._scope is session._cancel_scope
         assert session._cancel_scope.deadline < math.inf
+
+
+async def test_an_open_block_keeps_no_generator_of_ours(server: SSETestServer) -> None:
+    # The async with of sse() is a class, not an @asynccontextmanager, whose generator
+    # frame and wrapper (about 0.4 KiB, two objects for the collector) each open
+    # stream would keep for its whole life.
+    open_forever(server)
+    async with SSEClient().sse(server.url) as session:
+        assert (await session.__anext__()).data == "hello"
+        ours = [
+            generator.__qualname__
+            for generator in gc.get_objects()
+            if isinstance(generator, types.AsyncGeneratorType)
+            and "trio_sse" in generator.ag_code.co_filename
+            and not generator.ag_code.co_filename.endswith("testing.py")  # the server's
+        ]
+        assert ours == []
 
 
 def our_frames(task: trio.lowlevel.Task) -> list[str]:

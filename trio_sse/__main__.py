@@ -22,7 +22,7 @@ from typing import NoReturn, TextIO
 
 import trio
 
-from ._client import CallOptions, SSEClient, _session_scope
+from ._client import CallOptions, SSEClient, _SessionScope
 from ._events import ServerSentEvent
 from ._exceptions import (
     SSEConnectionError,
@@ -386,7 +386,7 @@ def _prepare_stream(args: argparse.Namespace, out: TextIO, err: TextIO) -> _Stre
 
 async def _stream(job: _StreamJob) -> None:
     count = 0
-    async with _session_scope(SSESession[ServerSentEvent](job.options)) as session:
+    async with _SessionScope(SSESession[ServerSentEvent](job.options)) as session:
         async for ev in session:
             # No type and ``event: message`` are one type (WHATWG): "message".
             if job.wanted and (ev.event or "message") not in job.wanted:

@@ -11,9 +11,10 @@ import inspect
 import math
 import ssl
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar, overload
 
 import trio
@@ -433,7 +434,7 @@ class SSEClient:
         # Not ``SSESession[Any](...)``: calling a subscripted generic tries to store
         # ``__orig_class__`` on every instance (a slotted session has no room for it).
         session: SSESession[Any] = SSESession(session_options)
-        return _session_scope(session)
+        return _SessionScope(session)
 
     async def sse_session(
         self,
@@ -560,49 +561,101 @@ class _Opening:
         return trio.lowlevel.Abort.SUCCEEDED
 
 
-@asynccontextmanager
-async def _session_scope(session: SSESession[Any]) -> AsyncIterator[SSESession[Any]]:
-    """Run the session's reader in a nursery of our own for the life of the block.
+class _SessionScope:
+    """The ``async with`` of ``SSEClient.sse()``: the session's reader runs in a nursery
+    of our own for the life of the block.
 
-    The block's own exception leaves exactly as it was raised, re-raised outside our
-    nursery so that it is never wrapped or flattened; the reader's errors leave as
-    themselves, never in an ExceptionGroup.
+    The block's own exception leaves exactly as it was raised, never wrapped or
+    flattened; the reader's errors leave as themselves, never in an ExceptionGroup.
+    A class, as trio's own NurseryManager is, not an ``@asynccontextmanager``: the
+    generator's frame and its wrapper (about 0.4 KiB, two objects for the collector)
+    would be kept by each of thousands of open streams for its whole life. Entering
+    and leaving the nursery by hand does what ``async with`` would (``_leave``).
     """
-    body_error: BaseException | None = None
-    reader_error: BaseException | None = None
-    unreported = None
-    try:
-        async with trio.open_nursery() as nursery:
+
+    __slots__ = ("_nursery_manager", "_session")
+
+    def __init__(self, session: SSESession[Any]) -> None:
+        self._session = session
+        self._nursery_manager: AbstractAsyncContextManager[trio.Nursery] | None = None
+
+    async def __aenter__(self) -> SSESession[Any]:
+        manager = trio.open_nursery()
+        nursery = await manager.__aenter__()
+        try:
             opening = _Opening()
-            nursery.start_soon(session.run, opening)
+            nursery.start_soon(self._session.run, opening)
             await opening.wait()
             del opening
-            try:
-                yield session
-            except BaseException as exc:
-                body_error = exc
-            else:
-                # Judged before aclose(), which drops the unread events: a consumer that
-                # left events unread stopped early and is not told of a later error.
-                unreported = session.unreported_error()
+        except BaseException as exc:
+            # The reader failed before the stream opened (the nursery then cancelled
+            # the wait), or the caller was cancelled: the nursery says what leaves.
+            error = await _leave(manager, exc)
+            assert error is not None  # only a failing reader cancels our nursery
+            raise error from error.__cause__
+        self._nursery_manager = manager
+        return self._session
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        manager = self._nursery_manager
+        assert manager is not None, "left without being entered"
+        self._nursery_manager = None
+        session = self._session
+        unreported = None
+        if exc is None:
+            # Judged before aclose(), which drops the unread events: a consumer that
+            # left events unread stopped early and is not told of a later error.
+            unreported = session.unreported_error()
+        try:
             await session.aclose()
+        except BaseException as raised:  # Cancelled from aclose()'s checkpoint
+            error = await _leave(manager, raised, body_error=exc)
+        else:
+            error = await _leave(manager, None, body_error=exc)
+        if error is None or error is exc:
+            if unreported is not None:
+                raise unreported
+            return False  # the block's own exception, if any, leaves as it was raised
+        raise error from error.__cause__
+
+
+async def _leave(
+    manager: AbstractAsyncContextManager[trio.Nursery],
+    raised: BaseException | None,
+    *,
+    body_error: BaseException | None = None,
+) -> BaseException | None:
+    """Leave our nursery as ``async with`` would, ``raised`` being what the code inside
+    it raised (None: nothing), and say what must leave the block: the reader's error
+    (unwrapped from the nursery's group) if it outranks ``body_error`` (the block's
+    own), else ``body_error``, else the reader's error. None when nothing must.
+
+    As from ``async with``, an exception the nursery lets out as it is (not a group:
+    a run with ``strict_exception_groups=False``) leaves at once. A group of more than
+    one error is the reader's error as it is: a bug to see whole.
+    """
+    reader_error: BaseException | None = None
+    try:
+        if raised is None:
+            await manager.__aexit__(None, None, None)
+        elif not await manager.__aexit__(type(raised), raised, raised.__traceback__):
+            raise raised
     except BaseExceptionGroup as group:
         # The reader raises only before it started (then the block never ran) and
         # Cancelled; anything else here is the group itself, a bug to see whole.
         reader_error = unwrap(group)
-        if reader_error is group and body_error is None:
-            raise
     if _outranks(reader_error, body_error):
         # KeyboardInterrupt, SystemExit...: the reader died of it and the block only saw
         # the Cancelled that followed. Ctrl-C must leave as itself, never as Cancelled.
-        assert reader_error is not None
-        raise reader_error from reader_error.__cause__
+        return reader_error
     if body_error is not None:
-        raise body_error
-    if reader_error is not None:
-        raise reader_error from reader_error.__cause__
-    if unreported is not None:
-        raise unreported
+        return body_error
+    return reader_error
 
 
 def _outranks(reader_error: BaseException | None, body_error: BaseException | None) -> bool:
