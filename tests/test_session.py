@@ -986,6 +986,39 @@ async def test_background_error_goes_to_the_consumer_not_the_nursery(
     assert sibling_finished
 
 
+async def test_a_refusal_before_the_block_runs_carries_no_cancelled_of_ours(
+    server: SSETestServer,
+) -> None:
+    """The reader's error leaves the async with as itself: not with the Cancelled that
+    ended the block's wait for the stream (ours, not the caller's) as its context, and
+    with its own context kept (here, the exception the caller was handling)."""
+    server.script(ScriptedResponse(status=404, body=b"gone", framing="content-length"))
+
+    async def enter_while_handling() -> None:
+        try:
+            raise KeyError("being handled")
+        except KeyError:
+            async with SSEClient().sse(server.url):
+                pytest.fail("the session must not open")  # pragma: no cover
+
+    with pytest.raises(SSEResponseError) as info:
+        await enter_while_handling()
+    assert isinstance(info.value.__context__, KeyError)
+
+
+async def test_an_sse_block_is_entered_once(server: SSETestServer) -> None:
+    """Entering the same sse() object again is a clear error, made before anything
+    starts: no second request, no second reader."""
+    server.script(ScriptedResponse(body=["data: hello\n\n"]))
+    block = SSEClient().sse(server.url)
+    async with block as session:
+        assert [event.data async for event in session] == ["hello"]
+    with pytest.raises(RuntimeError, match="entered only once"):
+        async with block:
+            pytest.fail("entered twice")  # pragma: no cover
+    assert len(server.requests) == 1
+
+
 async def test_background_error_before_start_raises_from_start(server: SSETestServer) -> None:
     """A refusal before the stream opens propagates from nursery.start itself."""
     server.script(ScriptedResponse(status=404, body=b"gone", framing="content-length"))

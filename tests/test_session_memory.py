@@ -23,7 +23,7 @@ from trio_sse._client import _Opening
 from trio_sse._exchange import HTTPExchange
 from trio_sse._framing import Spliced
 from trio_sse._handoff import EventHandoff
-from trio_sse.testing import BodyItem, RecordedRequest, ScriptedResponse, SSETestServer
+from trio_sse.testing import BodyItem, Handler, RecordedRequest, ScriptedResponse, SSETestServer
 
 
 class TaskStatusProbe(trio.TaskStatus[SSESession[Any]]):
@@ -36,6 +36,17 @@ class TaskStatusProbe(trio.TaskStatus[SSESession[Any]]):
     def started(self, value: SSESession[Any] | None = None) -> None:
         self.value = value
         self.reported.set()
+
+
+def answer_once_told(answer: trio.Event, *, hang: bool) -> Handler:
+    """A handler that answers "data: hello" once ``answer`` is set: until then, the
+    stream waits for its head."""
+
+    async def answer_when_told(request: RecordedRequest) -> ScriptedResponse:
+        await answer.wait()
+        return ScriptedResponse(body=["data: hello\n\n"], end="hang" if hang else "close")
+
+    return answer_when_told
 
 
 def open_forever(server: SSETestServer) -> None:
@@ -115,12 +126,7 @@ async def test_a_stream_waits_for_its_head_in_one_cancel_scope_without_h11(
     # (about 0.6 KiB for a scope of its own, 1 KiB for h11) is freed after the head and
     # stays in the process as holes (benchmarks/RESULTS.md, "Memory left by opening").
     answer = trio.Event()
-
-    async def answer_when_told(request: RecordedRequest) -> ScriptedResponse:
-        await answer.wait()
-        return ScriptedResponse(body=["data: hello\n\n"], end="hang")
-
-    server.handler = answer_when_told
+    server.handler = answer_once_told(answer, hang=True)
     options = SSEClient(connect_timeout=30.0)._session_options(server.url, None, {})
     session: SSESession[Any] = SSESession(options)
     probe = TaskStatusProbe()
@@ -258,12 +264,7 @@ async def test_a_block_waits_for_its_stream_without_a_start_up_nursery(
     # nursery.start would park the reader in a nursery of its own while it connects:
     # the block's task would then have two child nurseries, not one.
     answer = trio.Event()
-
-    async def answer_when_told(request: RecordedRequest) -> ScriptedResponse:
-        await answer.wait()
-        return ScriptedResponse(body=["data: hello\n\n"])
-
-    server.handler = answer_when_told
+    server.handler = answer_once_told(answer, hang=False)
     block_task: list[trio.lowlevel.Task] = []
     received: list[str | None] = []
 
@@ -296,12 +297,7 @@ async def test_a_connecting_session_holds_no_channel(server: SSETestServer) -> N
     # The hand-off's memory channel (about 1.7 KiB) is opened once there is something
     # to carry: thousands of streams connecting at once would otherwise all hold one.
     answer = trio.Event()
-
-    async def answer_when_told(request: RecordedRequest) -> ScriptedResponse:
-        await answer.wait()
-        return ScriptedResponse(body=["data: hello\n\n"], end="hang")
-
-    server.handler = answer_when_told
+    server.handler = answer_once_told(answer, hang=True)
     session: SSESession[Any] = SSESession(SSEClient()._session_options(server.url, None, {}))
 
     def channels() -> list[object]:

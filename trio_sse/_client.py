@@ -566,20 +566,28 @@ class _SessionScope:
     of our own for the life of the block.
 
     The block's own exception leaves exactly as it was raised, never wrapped or
-    flattened; the reader's errors leave as themselves, never in an ExceptionGroup.
+    flattened (but for a run with ``strict_exception_groups=False``, where a cancel
+    that ``aclose()`` raises as the block leaves takes its place, as it would from any
+    ``async with`` of a nursery); the reader's errors leave as themselves, never in an
+    ExceptionGroup. Entered once, like the generator-based context managers.
+
     A class, as trio's own NurseryManager is, not an ``@asynccontextmanager``: the
-    generator's frame and its wrapper (about 0.4 KiB, two objects for the collector)
+    generator's frame and its wrapper (about 0.5 KiB, three objects for the collector)
     would be kept by each of thousands of open streams for its whole life. Entering
     and leaving the nursery by hand does what ``async with`` would (``_leave``).
     """
 
-    __slots__ = ("_nursery_manager", "_session")
+    __slots__ = ("_entered", "_nursery_manager", "_session")
 
     def __init__(self, session: SSESession[Any]) -> None:
         self._session = session
         self._nursery_manager: AbstractAsyncContextManager[trio.Nursery] | None = None
+        self._entered = False
 
     async def __aenter__(self) -> SSESession[Any]:
+        if self._entered:
+            raise RuntimeError("an sse() block can be entered only once: call sse() again")
+        self._entered = True
         manager = trio.open_nursery()
         nursery = await manager.__aenter__()
         try:
@@ -591,10 +599,13 @@ class _SessionScope:
             # The reader failed before the stream opened (the nursery then cancelled
             # the wait), or the caller was cancelled: the nursery says what leaves.
             error = await _leave(manager, exc)
-            assert error is not None  # only a failing reader cancels our nursery
-            raise error from error.__cause__
-        self._nursery_manager = manager
-        return self._session
+        else:
+            self._nursery_manager = manager
+            return self._session
+        # Raised outside the except clause: the wait's Cancelled, which is ours, must
+        # not become the error's __context__ in place of its own.
+        assert error is not None  # only a failing reader cancels our nursery
+        raise error from error.__cause__
 
     async def __aexit__(
         self,
