@@ -23,6 +23,7 @@ from trio_sse._client import _Opening
 from trio_sse._exchange import HTTPExchange
 from trio_sse._framing import Spliced
 from trio_sse._handoff import EventHandoff
+from trio_sse._judge import OpenStream
 from trio_sse.testing import BodyItem, Handler, RecordedRequest, ScriptedResponse, SSETestServer
 
 
@@ -228,6 +229,23 @@ def awaited_frame_locals(task: trio.lowlevel.Task, qualname: str) -> dict[str, A
             return dict(awaited.cr_frame.f_locals)
         awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
     raise AssertionError(f"{qualname} is not in the task's await chain")
+
+
+@pytest.mark.parametrize("read_timeout", [None, 60.0])
+async def test_a_parked_pump_holds_no_cell_and_no_spent_decision(
+    server: SSETestServer, read_timeout: float | None
+) -> None:
+    # Each would be one more object per idle stream for the collector: a closure's
+    # cell (made as the frame starts, whether read_timeout's clock runs or not) and the
+    # judge's decision, spent once the stream opened.
+    assert SSESession._run_connection.__code__.co_cellvars == ()
+    open_forever(server)
+    async with SSEClient(read_timeout=read_timeout).sse(server.url) as session:
+        assert (await session.__anext__()).data == "hello"
+        await trio.testing.wait_all_tasks_blocked()
+        assert session._reader_task is not None
+        held = awaited_frame_locals(session._reader_task, "SSESession._run_connection")
+        assert not [value for value in held.values() if isinstance(value, OpenStream)]
 
 
 @pytest.mark.parametrize("framing", ["chunked", "close"])

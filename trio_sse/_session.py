@@ -15,6 +15,7 @@ pushes back on the server and memory stays bounded.
 from __future__ import annotations
 
 import enum
+import functools
 import inspect
 import logging
 import math
@@ -536,6 +537,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                 self._report_started()
                 return True
             parser = self._stream_opened(exchange, response)
+            del response, decision  # the session keeps the one; the other is spent
             read_timeout = self._options.read_timeout
             silence: trio.CancelScope | None = None
             on_block = _nothing
@@ -548,10 +550,8 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                 # consumer is not silence. When it runs out, run() raises the timeout.
                 silence = self._cancel_scope
                 silence.deadline = trio.current_time() + quiet_limit
-
-                def on_block() -> None:
-                    assert silence is not None
-                    silence.deadline = math.inf
+                # Not a closure: its cell would be made with every frame, clock or not.
+                on_block = functools.partial(_stop_clock, silence)
 
             unscheduled = 0  # decoded bytes parsed since the last checkpoint
             try:
@@ -819,6 +819,12 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
 
 def _nothing() -> None:
     """The hand-off's on_block when no read_timeout clock runs."""
+
+
+def _stop_clock(silence: trio.CancelScope) -> None:
+    """The hand-off's on_block when read_timeout's clock runs: waiting on the consumer
+    is not silence."""
+    silence.deadline = math.inf
 
 
 def _call_back(name: str, callback: Callable[..., object], *args: object) -> object:
