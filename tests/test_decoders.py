@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import random
 import sys
@@ -290,9 +291,28 @@ def test_identity_decoder_hands_out_pieces_in_order_within_the_limit() -> None:
     assert decoder.read(5) == b"efghi"
     decoder.feed(b"kl")
     assert decoder.read(100) == b"jkl"
+    assert decoder.drained()
     assert decoder.read(100) == b""
     decoder.feed(b"mn")
     assert decoder.read(100) == b"mn"
+
+
+@pytest.mark.parametrize(
+    ("fed", "limit"),
+    [([b"ab"], 100), ([b"a", b"b"], 100), ([b"ab"], 1), ([b"a", b"bc"], 2)],
+    ids=["one-piece", "whole-pieces", "slices", "whole-then-slice"],
+)
+def test_a_drained_identity_decoder_keeps_no_list(fed: list[bytes], limit: int) -> None:
+    # One per stream, alive as long as the stream: an empty list left in it would be
+    # one more object per stream for the collector to track.
+    decoder = IdentityDecoder()
+    for piece in fed:
+        decoder.feed(piece)
+    out = b""
+    while not decoder.drained():
+        out += decoder.read(limit)
+    assert out == b"".join(fed)
+    assert not any(gc.is_tracked(getattr(decoder, name)) for name in ("_chunks", "name"))
 
 
 def test_identity_decoder_state_is_small() -> None:

@@ -39,16 +39,24 @@ def sockets(
     return reader, pair[1]
 
 
+class Receiving:
+    """Stands in for the reader's socket, calling ``recv`` as given (the stdlib
+    socket's own ``recv`` cannot be replaced)."""
+
+    def __init__(self, recv: Callable[[int], bytes]) -> None:
+        self.recv = recv
+
+
 def counting(reader: SocketReader) -> list[int]:
     """Count the reader's recv calls (each is a syscall), failed ones included."""
     calls: list[int] = []
-    recv: Callable[[int], bytes] = reader._recv
+    recv = reader._sock.recv
 
     def counted(size: int) -> bytes:
         calls.append(size)
         return recv(size)
 
-    reader._recv = counted
+    reader._sock = Receiving(counted)
     return calls
 
 
@@ -228,7 +236,7 @@ async def test_a_wake_up_without_data_waits_again(
     wake-up the kernel allows; not reproducible on demand, so recv fails once here)."""
     reader, server = sockets
     reader._expect_data = False
-    recv = reader._recv
+    recv = reader._sock.recv
     failures = [BlockingIOError()]
 
     def flaky(size: int) -> bytes:
@@ -236,7 +244,7 @@ async def test_a_wake_up_without_data_waits_again(
             raise failures.pop()
         return recv(size)
 
-    reader._recv = flaky
+    reader._sock = Receiving(flaky)
     await server.send_all(b"data: 1\n\n")
     assert await reader.receive() == b"data: 1\n\n"  # not b"": that would be EOF
     assert not failures

@@ -266,6 +266,29 @@ async def test_a_parked_reader_holds_no_bytes_of_its_last_read(
         assert kept == []
 
 
+async def test_an_idle_streams_reader_decoder_and_parser_keep_no_spare_object(
+    server: SSETestServer,
+) -> None:
+    # Every object a waiting stream keeps is one more for the collector to track and
+    # scan, 10,000 times over: the socket reader keeps its socket, not a bound recv; the
+    # decoder of an unencoded body, drained, keeps no list; the parser keeps no list of
+    # comments once the block that had some has been dispatched.
+    server.script(ScriptedResponse(body=[": note\ndata: hello\n\n"], end="hang"))
+    async with SSEClient(show_comment_events=True).sse(server.url) as session:
+        assert (await session.__anext__()).comments == "note"
+        await trio.testing.wait_all_tasks_blocked()
+        assert session._reader_task is not None
+        held = awaited_frame_locals(session._reader_task, "SSESession._run_connection")
+        reader, exchange, parser = held["reader"], held["exchange"], held["parser"]
+        assert type(reader).__name__ == "SocketReader"  # a plain socket: the fast path
+        tracked = [value for value in attribute_values(reader) if gc.is_tracked(value)]
+        assert [type(value).__name__ for value in tracked] == ["socket"]
+        decoder = exchange._decoder
+        assert type(decoder).__name__ == "IdentityDecoder"
+        assert not any(gc.is_tracked(value) for value in attribute_values(decoder))
+        assert parser._comments is None
+
+
 async def test_a_one_event_read_is_handed_over_without_a_copy() -> None:
     handoff = EventHandoff[str]()
     pending = handoff.pending

@@ -238,7 +238,7 @@ class SSEParser:
         self._data: list[bytes] = []  # data values not yet spilled
         self._data_spill = bytearray()  # earlier data values, each followed by LF
         self._event_type = b""
-        self._comments: list[bytes] = []
+        self._comments: list[bytes] | None = None  # a list only while a block has some
         self._comment_spill = bytearray()
         self._block_retry: int | None = None
         self._block_extras = False  # type, comments, retry or spill: not the fast path
@@ -802,7 +802,11 @@ class SSEParser:
         """Interpret one non-blank line other than the common "data: " one."""
         colon = line.find(b":")
         if colon == 0:
-            self._comments.append(line[2:] if line[1:2] == b" " else line[1:])
+            comment = line[2:] if line[1:2] == b" " else line[1:]
+            if self._comments is None:
+                self._comments = [comment]
+            else:
+                self._comments.append(comment)
             self._block_extras = True
             return
         if colon < 0:
@@ -848,7 +852,7 @@ class SSEParser:
         self._reset_block()
         events.append(event)
 
-    def _joined(self, spill: bytearray, lines: list[bytes]) -> bytes | bytearray | None:
+    def _joined(self, spill: bytearray, lines: list[bytes] | None) -> bytes | bytearray | None:
         """Spilled and listed lines joined with LF (None if there are none), size-checked."""
         raw: bytes | bytearray
         if spill:  # each spilled line ends in LF: append the rest, or drop the last LF
@@ -869,7 +873,7 @@ class SSEParser:
         self._data.clear()
         self._data_spill = bytearray()
         self._event_type = b""
-        self._comments = []
+        self._comments = None
         self._comment_spill = bytearray()
         self._block_retry = None
         self._block_extras = False
@@ -895,7 +899,7 @@ class SSEParser:
         if self._comments:
             self._comment_spill += b"\n".join(self._comments)
             self._comment_spill += b"\n"
-            self._comments = []
+            self._comments = None
             self._block_extras = True
         # Each spill holds its lines plus one LF apiece; the joined value has one LF fewer.
         if max(len(self._data_spill), len(self._comment_spill)) - 1 > self._max_event_size:

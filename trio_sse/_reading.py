@@ -19,7 +19,8 @@ of ours in between.
 from __future__ import annotations
 
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from typing import Protocol
 
 import trio
 from trio.lowlevel import checkpoint, wait_readable
@@ -30,6 +31,12 @@ __all__ = ["RECEIVE_SIZE", "ByteReader", "SocketReader", "StreamReader", "reader
 # mapped and unmapped on every read, and its page faults cost more than the syscalls
 # a bigger read saves (about 20 faults per 64 KiB event with 1 MiB reads).
 RECEIVE_SIZE = 64 * 1024
+
+
+class _Receiving(Protocol):
+    """What SocketReader calls on its socket."""
+
+    def recv(self, size: int, /) -> bytes: ...
 
 
 class ByteReader:
@@ -90,11 +97,13 @@ class SocketReader(ByteReader):
     read until the checkpoint is over, so a cancellation there loses nothing.
     """
 
-    __slots__ = ("_expect_data", "_fd", "_recv")
+    __slots__ = ("_expect_data", "_fd", "_sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self._fd = sock.fileno()
-        self._recv: Callable[[int], bytes] = sock.recv  # recv(size) is all it calls
+        # The socket, not its bound ``recv``: a bound method would be one more object
+        # per stream for the collector to track and scan (recv(size) is all it calls).
+        self._sock: _Receiving = sock
         self._expect_data = True  # nothing known yet: one try costs at most an EAGAIN
 
     def wait(self) -> Awaitable[object]:
@@ -105,7 +114,7 @@ class SocketReader(ByteReader):
 
     def read(self) -> bytes | None:
         try:
-            data = self._recv(RECEIVE_SIZE)
+            data = self._sock.recv(RECEIVE_SIZE)
         except BlockingIOError:  # a wrong guess, or woken without data (it happens)
             self._expect_data = False
             return None
