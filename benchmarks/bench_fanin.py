@@ -222,7 +222,7 @@ def child_trio_alone(url: str, k: int, window: float, stall: float = 0.0) -> dic
     """What the design costs before any HTTP or SSE: per stream, a reader task that waits
     for its socket and reads it, handing each read over a memory channel to a consumer
     task, as a trio-sse session does. Raw sockets, no HTTP or SSE parsing: the consumer
-    only finds the event's timestamp in the bytes and records its delay, as the clients'
+    only finds each event's timestamp in the bytes and records its delay, as the clients'
     consumers do (the probe's list of delays costs as much here as in their rows). With
     ``--pings`` there is no timestamp and "events" counts reads."""
     import socket
@@ -254,15 +254,24 @@ def child_trio_alone(url: str, k: int, window: float, stall: float = 0.0) -> dic
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(reader)
                 opened()
+                unfinished = b""  # a read that ended inside a data line
                 while True:
                     data = await receive.receive()
-                    # The event's timestamp, recorded as every client's consumer does,
-                    # so that the probe's own cost is in this row too.
+                    if unfinished:
+                        data, unfinished = unfinished + data, b""
+                    # Each event's timestamp, recorded as every client's consumer does,
+                    # so that the probe's own cost is in this row too. After a stall a
+                    # read holds several events: each is counted, as the clients count.
                     start = data.find(b"data: ")
-                    if start >= 0:
-                        probe.received(data[start + 6 : data.index(b"\n", start)].decode())
-                    elif probe.recording:
+                    if start < 0 and probe.recording:
                         probe.events += 1  # a keep-alive comment (--pings): no delay
+                    while start >= 0:
+                        end = data.find(b"\n", start)
+                        if end < 0:
+                            unfinished = data[start:]
+                            break
+                        probe.received(data[start + 6 : end].decode())
+                        start = data.find(b"data: ", end)
 
     return trio.run(measure_trio_streams, probe, window, stream)
 
