@@ -254,11 +254,11 @@ def child_trio_alone(url: str, k: int, window: float, stall: float = 0.0) -> dic
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(reader)
                 opened()
-                unfinished = b""  # a read that ended inside a data line
+                unfinished = b""  # the last line of the read before, if it had no LF
                 while True:
                     data = await receive.receive()
                     if unfinished:
-                        data, unfinished = unfinished + data, b""
+                        data = unfinished + data
                     # Each event's timestamp, recorded as every client's consumer does,
                     # so that the probe's own cost is in this row too. After a stall a
                     # read holds several events: each is counted, as the clients count.
@@ -268,10 +268,11 @@ def child_trio_alone(url: str, k: int, window: float, stall: float = 0.0) -> dic
                     while start >= 0:
                         end = data.find(b"\n", start)
                         if end < 0:
-                            unfinished = data[start:]
                             break
                         probe.received(data[start + 6 : end].decode())
                         start = data.find(b"data: ", end)
+                    # A read may end anywhere, inside "data: " too: keep its last line.
+                    unfinished = data[data.rfind(b"\n") + 1 :]
 
     return trio.run(measure_trio_streams, probe, window, stream)
 
