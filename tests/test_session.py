@@ -1019,6 +1019,24 @@ async def test_an_sse_block_is_entered_once(server: SSETestServer) -> None:
     assert len(server.requests) == 1
 
 
+async def test_an_sse_block_left_without_being_entered_or_twice_says_so(
+    server: SSETestServer,
+) -> None:
+    """Calling __aexit__ by hand out of turn is a clear RuntimeError (not an assertion,
+    which ``python -O`` drops), and it makes no request."""
+    server.script(ScriptedResponse(body=["data: hello\n\n"]))
+    never_entered = SSEClient().sse(server.url)
+    with pytest.raises(RuntimeError, match="left without being entered, or twice"):
+        await never_entered.__aexit__(None, None, None)
+    assert server.requests == []
+    block = SSEClient().sse(server.url)
+    async with block as session:
+        assert [event.data async for event in session] == ["hello"]
+    with pytest.raises(RuntimeError, match="left without being entered, or twice"):
+        await block.__aexit__(None, None, None)
+    assert len(server.requests) == 1
+
+
 async def test_background_error_before_start_raises_from_start(server: SSETestServer) -> None:
     """A refusal before the stream opens propagates from nursery.start itself."""
     server.script(ScriptedResponse(status=404, body=b"gone", framing="content-length"))

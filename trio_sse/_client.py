@@ -614,7 +614,8 @@ class _SessionScope:
         traceback: TracebackType | None,
     ) -> bool:
         manager = self._nursery_manager
-        assert manager is not None, "left without being entered"
+        if manager is None:  # a misuse, kept an error under ``python -O`` too
+            raise RuntimeError("an sse() block was left without being entered, or twice")
         self._nursery_manager = None
         session = self._session
         unreported = None
