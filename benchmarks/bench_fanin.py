@@ -35,6 +35,7 @@ import gc
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -47,13 +48,14 @@ CLIENTS = (
     "trio-sse",
     PACED := "trio-sse, gc paced",
     FROZEN := "trio-sse, gc frozen",
-    "aiohttp-sse-client2",
+    PEER := "aiohttp-sse-client2",
     TRIO_ALONE := "Trio alone",
 )
 """Report order. "Trio alone" is no SSE client: the design's own cost (see child_trio_alone).
 "gc paced" is the README's recipe for thousands of streams, whole; "gc frozen" is its
 first step alone: ``gc.freeze()`` once the streams are open, nothing else."""
 OURS = CLIENTS[:3]  # the rows compared with aiohttp-sse-client2
+COMPARED = (*OURS, TRIO_ALONE)  # the rows whose CPU each round compares with the peer's
 # The README's recipe for long-running processes with thousands of streams ("Thousands
 # of streams in one process"): rarer full collections, the open streams' objects frozen
 # out of their sight, and the young generations collected on a clock so that they never
@@ -343,9 +345,49 @@ def measure(
     return result
 
 
-def table(results: dict[tuple[int, str], dict[str, Any] | str], pings: bool = False) -> list[str]:
+Result = dict[str, Any] | str
+"""One child's figures, or why it gave none."""
+
+
+def round_orders(clients: list[str], rounds: int) -> list[list[str]]:
+    """The order the clients run in, round by round: as given, then reversed, and so
+    on. No client always runs first or always follows the same one, and a drift of the
+    machine during the run (its neighbours, its clock) weighs on the clients alike."""
+    return [list(clients) if r % 2 == 0 else clients[::-1] for r in range(rounds)]
+
+
+def median_result(runs: list[Result]) -> Result:
+    """Each figure's median over the rounds whose child gave figures (the first
+    failure if none did)."""
+    good = [run for run in runs if isinstance(run, dict)]
+    if not good:
+        return runs[0]
+    return {key: statistics.median(run[key] for run in good) for key in good[0]}
+
+
+def paired_ratios(runs: dict[tuple[int, str], list[Result]], k: int, client: str) -> list[float]:
+    """``client``'s CPU over aiohttp-sse-client2's at ``k`` streams, one ratio per round
+    in which both gave figures: the two ran minutes apart, so a slow stretch of the
+    machine weighs on both sides of each ratio."""
+    mine_runs, peer_runs = runs.get((k, client)), runs.get((k, PEER))
+    if mine_runs is None or peer_runs is None:
+        return []
+    ratios = []
+    for mine, peer in zip(mine_runs, peer_runs, strict=True):  # one of each per round
+        if isinstance(mine, dict) and isinstance(peer, dict) and peer["cpu_pct"]:
+            ratios.append(mine["cpu_pct"] / peer["cpu_pct"])
+    return ratios
+
+
+def table(
+    results: dict[tuple[int, str], Result],
+    pings: bool = False,
+    ratios: dict[tuple[int, str], float] | None = None,
+) -> list[str]:
     """With ``pings`` the streams got keep-alive comments, which no client hands to its
-    consumer: CPU is per ping sent, the events column must say 0, no delays exist."""
+    consumer: CPU is per ping sent, the events column must say 0, no delays exist.
+    ``ratios`` replaces the CPU ratios worked out from ``results`` (with rounds: the
+    median of each round's own ratio)."""
     out = [
         "| streams | client | time to open (s) | RSS / stream (KiB), after warm-up / window "
         "| CPU (% of a core) "
@@ -359,20 +401,20 @@ def table(results: dict[tuple[int, str], dict[str, Any] | str], pings: bool = Fa
             out.append(f"| {k:,} | {client} | {r} | | | | | | | | |")
             continue
         ratio = ""
-        if client == "aiohttp-sse-client2" and r["cpu_pct"]:
-            ratios = [
-                f"{ours}: {mine['cpu_pct'] / r['cpu_pct']:.2f}x"
+        if client == PEER and r["cpu_pct"]:
+            shown = [
+                f"{ours}: {value:.2f}x"
                 for ours in OURS
-                if isinstance(mine := results.get((k, ours)), dict)
+                if (value := cpu_ratio(results, ratios, k, ours)) is not None
             ]
-            ratio = f" ({', '.join(ratios)})" if ratios else ""
+            ratio = f" ({', '.join(shown)})" if shown else ""
         if pings:  # one ping per stream per second; the CPU share per ping
             per_message = f"{r['cpu_pct'] * 1e4 / k:.1f}"
-            delivery = f"{r['events']:,} | — | — | —"
+            delivery = f"{r['events']:,.0f} | — | — | —"
         else:
             per_message = f"{r['cpu_us_per_event']:.0f}"
             delivery = (
-                f"{r['events']:,} of {r['expected']:,.0f} | {r['p50_ms']:.1f} "
+                f"{r['events']:,.0f} of {r['expected']:,.0f} | {r['p50_ms']:.1f} "
                 f"| {r['p99_ms']:.1f} | {r['max_ms']:.1f}"
             )
         full = f", {r['full_collections']} full" if r.get("full_collections") else ""
@@ -385,10 +427,79 @@ def table(results: dict[tuple[int, str], dict[str, Any] | str], pings: bool = Fa
     return out
 
 
+def cpu_ratio(
+    results: dict[tuple[int, str], Result],
+    ratios: dict[tuple[int, str], float] | None,
+    k: int,
+    client: str,
+) -> float | None:
+    """``client``'s CPU over the peer's at ``k``: from ``ratios`` when given, else from
+    ``results``; None when there is none."""
+    if ratios is not None:
+        return ratios.get((k, client))
+    mine, peer = results.get((k, client)), results.get((k, PEER))
+    if isinstance(mine, dict) and isinstance(peer, dict) and peer["cpu_pct"]:
+        return float(mine["cpu_pct"] / peer["cpu_pct"])
+    return None
+
+
+def rounds_table(
+    runs: dict[tuple[int, str], list[Result]], orders: list[list[str]], pings: bool = False
+) -> list[str]:
+    """Every round's figures: each client's CPU per event (per ping with ``pings``) and
+    p99 delay, and the CPU ratios against aiohttp-sse-client2 within the round; then,
+    per stream count, each ratio's median and range over the rounds. That range is the
+    run's noise: one round alone could have given any value in it."""
+    clients = orders[0]
+    ks = list(dict.fromkeys(k for k, _ in runs))
+    compared = [c for c in COMPARED if c in clients] if PEER in clients else []
+    out = [
+        f"| streams | round | first | {' | '.join(clients)} "
+        + "".join(f"| {c} / {PEER} " for c in compared)
+        + "|",
+        "|---:|---:|---" + "|---:" * (len(clients) + len(compared)) + "|",
+    ]
+    for k in ks:
+        for r, order in enumerate(orders):
+            cells = [figures(runs[(k, client)][r], k, pings) for client in clients]
+            for client in compared:
+                ratio = paired_ratios({key: [runs[key][r]] for key in runs}, k, client)
+                cells.append(f"{ratio[0]:.2f}x" if ratio else "—")
+            out.append(f"| {k:,} | {r + 1} | {order[0]} | " + " | ".join(cells) + " |")
+        if compared:
+            summary = []
+            for client in compared:
+                ratios = paired_ratios(runs, k, client)
+                summary.append(
+                    f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}x–{max(ratios):.2f}x)"
+                    if ratios
+                    else "—"
+                )
+            blanks = " |" * len(clients)
+            out.append(f"| {k:,} | median (range) | |{blanks} " + " | ".join(summary) + " |")
+    return out
+
+
+def figures(run: Result, k: int, pings: bool) -> str:
+    """One child's cell in the rounds table: CPU per event and p99, or why it failed."""
+    if isinstance(run, str):
+        return run
+    if pings:
+        return f"{run['cpu_pct'] * 1e4 / k:.1f} µs / ping"
+    return f"{run['cpu_us_per_event']:.0f} µs, p99 {run['p99_ms']:.1f} ms"
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks fanin")
     parser.add_argument("--quick", action="store_true", help="K = 300 and 1,000, 5 s windows")
-    parser.add_argument("--repeat", type=int, default=1, help="ignored: one run per case")
+    parser.add_argument("--repeat", type=int, default=1, help="ignored: see --rounds")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run every client this many times, interleaved (the order alternates each "
+        "round); the tables then give medians, and each round's ratios",
+    )
     parser.add_argument("--streams", type=int, action="append", default=[])
     parser.add_argument("--window", type=float, default=None, help="measuring seconds")
     parser.add_argument("--client", action="append", default=[], choices=CLIENTS)
@@ -404,6 +515,8 @@ def main(argv: list[str]) -> int:
         help="block each client's loop this many seconds once, at the start of the window",
     )
     args, _ = parser.parse_known_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     ks = args.streams or ([300, 1_000] if args.quick else [1_000, 3_000, 10_000])
     # A minute: the collector's passes start some tens of seconds after the streams open
     # (none in the first 10 s at 10,000 streams, about a hundred in a minute).
@@ -412,12 +525,15 @@ def main(argv: list[str]) -> int:
     proc, port = start_server()
     url = f"http://127.0.0.1:{port}/tick" + ("/ping" if args.pings else "")
     load = os.getloadavg()
-    results: dict[tuple[int, str], dict[str, Any] | str] = {}
+    orders = round_orders(clients, args.rounds)
+    runs: dict[tuple[int, str], list[Result]] = {(k, c): [] for k in ks for c in clients}
     try:
-        for k in ks:
-            for client in clients:
-                print(f"fan-in: {k:,} streams, {client} ...", file=sys.stderr)
-                results[(k, client)] = measure(client, url, k, window, args.stall)
+        for k in ks:  # a count's rounds one after the other: its ratios are paired in time
+            for r, order in enumerate(orders, 1):
+                for client in order:
+                    of = f", round {r} of {args.rounds}" if args.rounds > 1 else ""
+                    print(f"fan-in: {k:,} streams, {client}{of} ...", file=sys.stderr)
+                    runs[(k, client)].append(measure(client, url, k, window, args.stall))
     finally:
         proc.kill()
         proc.wait()
@@ -430,9 +546,27 @@ def main(argv: list[str]) -> int:
         + (f", its loop blocked for {args.stall:g} s at the window's start" if args.stall else "")
         + ". Load average at start "
         f"{load[0]:.2f}, at end {end[0]:.2f}. The ratios are each trio-sse row's CPU / "
-        "the peer's.\n"
+        "the peer's"
+        + (
+            f". Every figure is the median of {args.rounds} rounds, the clients interleaved "
+            "(the order reversed each round); each ratio is the median of the rounds' own "
+            "ratios.\n"
+            if args.rounds > 1
+            else ".\n"
+        )
     )
-    print("\n".join(table(results, pings=args.pings)))
+    medians = {key: median_result(results) for key, results in runs.items()}
+    ratios = None
+    if args.rounds > 1:
+        ratios = {
+            (k, c): statistics.median(paired)
+            for k, c in runs
+            if (paired := paired_ratios(runs, k, c))
+        }
+    print("\n".join(table(medians, pings=args.pings, ratios=ratios)))
+    if args.rounds > 1:
+        print("\n### Each round\n")
+        print("\n".join(rounds_table(runs, orders, pings=args.pings)))
     return 0
 
 
