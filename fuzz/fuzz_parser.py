@@ -138,11 +138,25 @@ LONG_LINES = st.lists(
 ).map(b"".join)
 # Long events as sse-starlette writes them (id, type, CRLF, a ping now and then): a data
 # line that ends inside a later chunk, read in place with CRLF ends when spliced.
+# Now and then a line with a bare LF end comes between the long line and the CRLF blank
+# line: read in place, that LF must still end the long line.
 LONG_CRLF_EVENTS = st.lists(
     st.builds(
-        lambda head, length: head + b"data: " + b"D" * length + b"\r\n\r\n",
+        lambda head, length, between: head + b"data: " + b"D" * length + between + b"\r\n\r\n",
         st.sampled_from([b"", b"id: 7\r\n", b"event: e\r\nid: 8\r\n", b": ping\r\n\r\n"]),
         st.one_of(st.integers(0, 600), st.integers(0, 9000)),
+        st.sampled_from([b"", b"", b"", b"\ndata: x", b"\nid: 3", b"\n: c", b"\n"]),
+    ),
+    max_size=8,
+).map(b"".join)
+# The same with LF line ends, as most servers write them, and now and then a CR: in a
+# line between the long line and the blank line, or in the next event's lines.
+LONG_LF_EVENTS = st.lists(
+    st.builds(
+        lambda head, length, between: head + b"data: " + b"D" * length + between + b"\n\n",
+        st.sampled_from([b"", b"id: 7\n", b"event: e\nid: 8\n", b": ping\n\n", b"id: 9\r\n"]),
+        st.one_of(st.integers(0, 600), st.integers(0, 9000)),
+        st.sampled_from([b"", b"", b"", b"\ndata: x", b"\nid: 3", b"\n: c", b"\r", b"\n"]),
     ),
     max_size=8,
 ).map(b"".join)
@@ -153,8 +167,10 @@ BODIES = st.one_of(
     TOKEN_STREAMS,
     LONG_LINES,
     LONG_CRLF_EVENTS,
+    LONG_LF_EVENTS,
     st.lists(
-        st.one_of(SOUP, REPEATED, TOKEN_STREAMS, LONG_LINES, LONG_CRLF_EVENTS), max_size=4
+        st.one_of(SOUP, REPEATED, TOKEN_STREAMS, LONG_LINES, LONG_CRLF_EVENTS, LONG_LF_EVENTS),
+        max_size=4,
     ).map(b"".join),
 )
 MAX_EVENT_SIZES = st.one_of(
