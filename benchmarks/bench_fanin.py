@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import gc
 import json
+import math
 import os
 import resource
 import statistics
@@ -358,11 +359,48 @@ def round_orders(clients: list[str], rounds: int) -> list[list[str]]:
 
 def median_result(runs: list[Result]) -> Result:
     """Each figure's median over the rounds whose child gave figures (the first
-    failure if none did)."""
+    failure if none did). A count stays a count that some round gave (the lower
+    median); a figure a round could not give (NaN: no delays) is left out, and is
+    NaN only if no round gave it."""
     good = [run for run in runs if isinstance(run, dict)]
     if not good:
         return runs[0]
-    return {key: statistics.median(run[key] for run in good) for key in good[0]}
+    summary: dict[str, Any] = {}
+    for key in good[0]:
+        values = [run[key] for run in good]
+        if all(isinstance(value, int) for value in values):
+            summary[key] = statistics.median_low(values)
+        else:
+            given = [value for value in values if not math.isnan(value)]
+            summary[key] = statistics.median(given) if given else math.nan
+    return summary
+
+
+def run_rounds(
+    ks: list[int], clients: list[str], rounds: int, measure_one: Callable[[int, str, str], Result]
+) -> tuple[list[list[str]], dict[tuple[int, str], list[Result]]]:
+    """Every client ``rounds`` times at each stream count, interleaved: the orders
+    (round_orders) and each (count, client)'s results, one per round, in round order.
+    ``measure_one(k, client, progress)`` runs one child. A count's rounds follow one
+    another, so its ratios are paired in time."""
+    orders = round_orders(clients, rounds)
+    runs: dict[tuple[int, str], list[Result]] = {(k, c): [] for k in ks for c in clients}
+    for k in ks:
+        for r, order in enumerate(orders, 1):
+            for client in order:
+                of = f", round {r} of {rounds}" if rounds > 1 else ""
+                runs[(k, client)].append(measure_one(k, client, of))
+    return orders, runs
+
+
+def median_ratios(runs: dict[tuple[int, str], list[Result]]) -> dict[tuple[int, str], float]:
+    """Each client's CPU ratio to aiohttp-sse-client2's at each count: the median of
+    the rounds' own ratios (paired_ratios), not the ratio of the median CPUs."""
+    return {
+        (k, client): statistics.median(paired)
+        for k, client in runs
+        if (paired := paired_ratios(runs, k, client))
+    }
 
 
 def paired_ratios(runs: dict[tuple[int, str], list[Result]], k: int, client: str) -> list[float]:
@@ -517,23 +555,24 @@ def main(argv: list[str]) -> int:
     args, _ = parser.parse_known_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
-    ks = args.streams or ([300, 1_000] if args.quick else [1_000, 3_000, 10_000])
+    # Each count and client once: a repeat would add its results to the same rounds.
+    ks = list(dict.fromkeys(args.streams)) or (
+        [300, 1_000] if args.quick else [1_000, 3_000, 10_000]
+    )
     # A minute: the collector's passes start some tens of seconds after the streams open
     # (none in the first 10 s at 10,000 streams, about a hundred in a minute).
     window = args.window or (5.0 if args.quick else 60.0)
-    clients = args.client or list(CLIENTS)
+    clients = list(dict.fromkeys(args.client)) or list(CLIENTS)
     proc, port = start_server()
     url = f"http://127.0.0.1:{port}/tick" + ("/ping" if args.pings else "")
     load = os.getloadavg()
-    orders = round_orders(clients, args.rounds)
-    runs: dict[tuple[int, str], list[Result]] = {(k, c): [] for k in ks for c in clients}
+
+    def measure_one(k: int, client: str, progress: str) -> Result:
+        print(f"fan-in: {k:,} streams, {client}{progress} ...", file=sys.stderr)
+        return measure(client, url, k, window, args.stall)
+
     try:
-        for k in ks:  # a count's rounds one after the other: its ratios are paired in time
-            for r, order in enumerate(orders, 1):
-                for client in order:
-                    of = f", round {r} of {args.rounds}" if args.rounds > 1 else ""
-                    print(f"fan-in: {k:,} streams, {client}{of} ...", file=sys.stderr)
-                    runs[(k, client)].append(measure(client, url, k, window, args.stall))
+        orders, runs = run_rounds(ks, clients, args.rounds, measure_one)
     finally:
         proc.kill()
         proc.wait()
@@ -556,13 +595,7 @@ def main(argv: list[str]) -> int:
         )
     )
     medians = {key: median_result(results) for key, results in runs.items()}
-    ratios = None
-    if args.rounds > 1:
-        ratios = {
-            (k, c): statistics.median(paired)
-            for k, c in runs
-            if (paired := paired_ratios(runs, k, c))
-        }
+    ratios = median_ratios(runs) if args.rounds > 1 else None
     print("\n".join(table(medians, pings=args.pings, ratios=ratios)))
     if args.rounds > 1:
         print("\n### Each round\n")
