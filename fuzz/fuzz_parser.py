@@ -136,30 +136,37 @@ LONG_LINES = st.lists(
     ),
     max_size=12,
 ).map(b"".join)
-# Long events as sse-starlette writes them (id, type, CRLF, a ping now and then): a data
-# line that ends inside a later chunk, read in place with CRLF ends when spliced.
-# Now and then a line with a bare LF end comes between the long line and the CRLF blank
-# line: read in place, that LF must still end the long line.
-LONG_CRLF_EVENTS = st.lists(
-    st.builds(
-        lambda head, length, between: head + b"data: " + b"D" * length + between + b"\r\n\r\n",
-        st.sampled_from([b"", b"id: 7\r\n", b"event: e\r\nid: 8\r\n", b": ping\r\n\r\n"]),
-        st.one_of(st.integers(0, 600), st.integers(0, 9000)),
-        st.sampled_from([b"", b"", b"", b"\ndata: x", b"\nid: 3", b"\n: c", b"\n"]),
-    ),
-    max_size=8,
-).map(b"".join)
+
+
+def long_events(blank: bytes, heads: list[bytes], between: list[bytes]) -> st.SearchStrategy[bytes]:
+    """Events of one long data line (up to 9,000 bytes: it ends inside a later chunk),
+    each after one of ``heads`` and ended by one of ``between`` and the ``blank`` line."""
+    return st.lists(
+        st.builds(
+            lambda head, length, middle: head + b"data: " + b"D" * length + middle + blank,
+            st.sampled_from(heads),
+            st.one_of(st.integers(0, 600), st.integers(0, 9000)),
+            st.sampled_from(between),
+        ),
+        max_size=8,
+    ).map(b"".join)
+
+
+# As sse-starlette writes them (id, type, CRLF, a ping now and then), read in place when
+# spliced; now and then a line with a bare LF end comes between the long line and the
+# blank line: read in place, that LF must still end the long line.
+LONG_CRLF_EVENTS = long_events(
+    b"\r\n\r\n",
+    [b"", b"id: 7\r\n", b"event: e\r\nid: 8\r\n", b": ping\r\n\r\n"],
+    [b"", b"", b"", b"\ndata: x", b"\nid: 3", b"\n: c", b"\n"],
+)
 # The same with LF line ends, as most servers write them, and now and then a CR: in a
 # line between the long line and the blank line, or in the next event's lines.
-LONG_LF_EVENTS = st.lists(
-    st.builds(
-        lambda head, length, between: head + b"data: " + b"D" * length + between + b"\n\n",
-        st.sampled_from([b"", b"id: 7\n", b"event: e\nid: 8\n", b": ping\n\n", b"id: 9\r\n"]),
-        st.one_of(st.integers(0, 600), st.integers(0, 9000)),
-        st.sampled_from([b"", b"", b"", b"\ndata: x", b"\nid: 3", b"\n: c", b"\r", b"\n"]),
-    ),
-    max_size=8,
-).map(b"".join)
+LONG_LF_EVENTS = long_events(
+    b"\n\n",
+    [b"", b"id: 7\n", b"event: e\nid: 8\n", b": ping\n\n", b"id: 9\r\n"],
+    [b"", b"", b"", b"\ndata: x", b"\nid: 3", b"\n: c", b"\r", b"\n"],
+)
 BODIES = st.one_of(
     st.binary(max_size=3000),
     SOUP,
