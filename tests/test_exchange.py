@@ -521,6 +521,20 @@ def test_the_proxy_credential_and_the_event_id_are_not_kept() -> None:
         assert "event-42" not in repr(held)
 
 
+def test_a_hand_built_request_h11_sent_has_its_head_read() -> None:
+    """Catches the replay for the head's h11 connection using the request's host where
+    the request sent the user's Host field: h11 accepted the request, and the replay
+    must not fail where it did not (here a host h11 refuses in a field)."""
+    request = PreparedRequest("GET", "http", "a\x00b", 80, "/", (("Host", "ok"),), None)
+    exchange = HTTPExchange(request)
+    assert b"\r\nHost: ok\r\n" in exchange.request_bytes()
+    exchange.feed(HEAD_SSE + b"Content-Length: 9\r\n\r\ndata: x\n\n")
+    head = exchange.next_head()
+    assert head is not None
+    assert head.status_code == 200
+    assert exchange.next_body() == b"data: x\n\n"
+
+
 def test_the_head_is_read_without_building_the_request_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

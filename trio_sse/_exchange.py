@@ -50,8 +50,13 @@ class Phase(enum.Enum):
 _HEAD = Phase.HEAD  # for feed(), on every read: a global is cheaper than Phase.HEAD
 # The request field that changes how h11 reads a response head: an offer to switch
 # protocols, which makes a 101 answer valid (and the exchange's error). Keep-alive
-# (Connection) changes only what h11 does after the body, which h11 never reads here.
+# (Connection) changes only h11's states once a message is complete, never how it
+# reads a head.
 _STATE_FIELDS = frozenset({b"upgrade"})
+# h11 requires a Host in an HTTP/1.1 request and reads nothing else of it. A constant,
+# not the request's: a hand-built request's host may not be one h11 accepts (its own
+# Host field is what was sent), and then the replay would fail where the request did not.
+_REPLAYED_HOST = (b"Host", b"replayed")
 
 
 def _response_from(event: h11.Response, url: str) -> SSEResponse:
@@ -213,24 +218,27 @@ class HTTPExchange:
         bytes: a stream waits for its head without one, and with thousands connecting
         at once, the 1 KiB each held there, freed after the head, stayed in the
         process as holes (benchmarks/RESULTS.md, "Memory left by opening"). The head's
-        connection sends a request again, its bytes dropped, so that h11 reads the
-        response in the state the request left it in: the same method, and of the
-        fields only an offer to switch protocols (_STATE_FIELDS), with the Host h11
-        requires. Not the whole request: building and validating every field again
-        cost 5 of the exchange's 65 µs in a micro-benchmark (4-8% of the CPU of
-        opening 10,000 streams with the collector off), and kept a Last-Event-ID and
-        a Proxy-Authorization credential for the head's wait.
+        connection sends a request again, its bytes dropped, so that h11 reads a
+        response head as it would have after the request: with any offer to switch
+        protocols (_STATE_FIELDS) and a Host, which h11 requires. The method goes too, a
+        precaution: h11 reads a head the same for every method trio-sse sends (HEAD
+        changes only how it reads a body, and CONNECT, which would change how it reads
+        a head, is refused by prepare_request). Not the whole request: building and
+        validating every field
+        again cost 5 of the exchange's 65 µs in a micro-benchmark (4-8% of the CPU of
+        opening 10,000 streams with the collector off), and kept a Last-Event-ID and a
+        Proxy-Authorization credential for the head's wait.
         """
         conn = self._conn
         if conn is None:
             if self._phase is not Phase.HEAD:
                 raise RuntimeError("h11 was dropped once the response head was read")
-            conn = self._conn = self._new_h11()
-            host = (b"Host", self.request.host_header.encode("latin-1"))
-            replayed = [host, *self._replayed_fields]
-            with self._h11_errors():
+            conn = self._new_h11()
+            replayed = [_REPLAYED_HOST, *self._replayed_fields]
+            with self._h11_errors():  # fields h11 accepted when it made the request
                 conn.send(h11.Request(method=self.request.method, target="/", headers=replayed))
                 conn.send(h11.EndOfMessage())
+            self._conn = conn
         return conn
 
     def _h11_saw_eof(self) -> bool:
