@@ -199,3 +199,28 @@ def test_the_command_interleaves_and_reports_the_median_paired_ratio(
     assert "(trio-sse: 1.20x)" in out  # not 1.50x, the ratio of the median CPUs
     assert "median of 3 rounds" in out
     assert "| 1,000 | median (range) | | | | 1.20x (1.10x–1.50x) |" in out
+
+
+def test_the_command_interleaves_by_default(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --rounds the command measures as issue 7 does, the clients interleaved
+    over three rounds of 30 s windows (one round of 5 s with --quick): one pair of runs
+    is no measure on a shared machine."""
+    import benchmarks.bench_fanin as fanin
+
+    ran: list[tuple[str, float]] = []
+
+    def measure(client: str, url: str, k: int, window: float, stall: float) -> Result:
+        ran.append((client, window))
+        return figures(10.0)
+
+    monkeypatch.setattr(fanin, "start_server", lambda: (_NoServer(), 1))
+    monkeypatch.setattr(fanin, "measure", measure)
+    assert fanin.main(["--streams", "1000", "--client", "trio-sse", "--client", PEER]) == 0
+    order = ["trio-sse", PEER, PEER, "trio-sse", "trio-sse", PEER]
+    assert ran == [(client, 30.0) for client in order]
+    assert "median of 3 rounds" in capsys.readouterr().out
+    ran.clear()
+    assert fanin.main(["--quick", "--streams", "300", "--client", PEER]) == 0
+    assert ran == [(PEER, 5.0)]
