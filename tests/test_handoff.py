@@ -276,3 +276,86 @@ async def test_switching_to_incoming_keeps_single_events_in_order() -> None:
     assert handoff.put_nowait(["d"])
     incoming = handoff.incoming
     assert [incoming.receive_nowait() for _ in range(4)] == ["a", "b", "c", "d"]
+
+
+# -- a consumer that waits parks in the hand-off: the next read goes straight to it
+
+
+async def test_a_waiting_consumer_parks_in_the_handoff_not_in_the_channel() -> None:
+    """An idle stream's reads each bring one event while its consumer waits: that read
+    goes to the consumer without a channel operation on either side."""
+    handoff = EventHandoff[str]()
+    got: list[str] = []
+    async with guarded_nursery() as nursery:
+        nursery.start_soon(take_one, handoff, got)
+        await trio.testing.wait_all_tasks_blocked()
+        channel = handoff._batches()[1].statistics()
+        assert channel.tasks_waiting_receive == 0  # parked in the hand-off
+        assert handoff.put_nowait(["straight"])
+        assert handoff._batches()[1].statistics().current_buffer_used == 0
+        assert handoff.buffered() == 1  # handed over, not yet taken
+    assert got == ["straight"]
+    assert handoff.buffered() == 0
+
+
+async def test_a_batch_for_a_parked_consumer_comes_out_in_order() -> None:
+    handoff = EventHandoff[int]()
+    got: list[int] = []
+    async with guarded_nursery() as nursery:
+        nursery.start_soon(take_one, handoff, got)
+        await trio.testing.wait_all_tasks_blocked()
+        assert handoff.put_nowait([1, 2, 3])
+        await trio.testing.wait_all_tasks_blocked()
+        assert handoff.put_nowait([4])  # queued: the consumer is not waiting now
+        got += [await handoff.get() for _ in range(3)]
+    assert got == [1, 2, 3, 4]
+
+
+async def test_a_parked_consumer_is_woken_by_close_consumer_from_another_task() -> None:
+    handoff = EventHandoff[int]()
+    async with guarded_nursery() as nursery:
+
+        async def consume() -> None:
+            with pytest.raises(trio.ClosedResourceError):
+                await handoff.get()
+
+        nursery.start_soon(consume)
+        await trio.testing.wait_all_tasks_blocked()
+        handoff.close_consumer()
+    with pytest.raises(trio.BrokenResourceError):
+        handoff.put_nowait([1])
+
+
+async def test_two_waiting_consumers_each_get_a_read_and_then_the_end() -> None:
+    """Only one consumer parks in the hand-off; a second waits in the channel. Each read
+    wakes one of them, and the end wakes both."""
+    handoff = EventHandoff[int]()
+    got: list[int] = []
+    ended: list[str] = []
+
+    async def consume(name: str) -> None:
+        while True:
+            try:
+                got.append(await handoff.get())
+            except trio.EndOfChannel:
+                ended.append(name)
+                return
+
+    async with guarded_nursery() as nursery:
+        nursery.start_soon(consume, "first")
+        nursery.start_soon(consume, "second")
+        await trio.testing.wait_all_tasks_blocked()
+        assert handoff._batches()[1].statistics().tasks_waiting_receive == 1
+        for n in range(4):
+            assert handoff.put_nowait([n])
+            await trio.testing.wait_all_tasks_blocked()
+        handoff.close_producer()
+    assert sorted(got) == [0, 1, 2, 3]
+    assert sorted(ended) == ["first", "second"]
+
+
+async def test_get_after_close_consumer_fails_at_once() -> None:
+    handoff = EventHandoff[int]()
+    handoff.close_consumer()
+    with trio.fail_after(HANG), pytest.raises(trio.ClosedResourceError):
+        await handoff.get()

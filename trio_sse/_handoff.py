@@ -4,12 +4,14 @@ The reader hands over the events of each network read as one batch on a bounded 
 memory channel; the consumer keeps the batch it took (reversed, so taking the next event
 is a ``list.pop()``) and takes events from it one at a time. A channel operation per
 item costs about a microsecond on each side, more than parsing a small event, so
-batching makes the per-event cost a ``pop`` whenever a read brings several events,
-and a read that brings one costs one channel operation: the wake-up the consumer
-needs anyway. (A hand-rolled deque with parked tasks saved about 1 us per one-event
-read in a micro-benchmark, 5.4 against 6.4 us with the scheduler pass; the session's
-design hands events over memory channels, and a real socket read costs far more than
-that difference.)
+batching makes the per-event cost a ``pop`` whenever a read brings several events.
+
+A consumer that finds nothing queued parks in the hand-off itself, not in the
+channel, and the reader's next read goes straight to it: the wake-up it needs anyway,
+without a channel operation on either side. That is how an idle stream's events
+arrive, one per read, with the consumer waiting: at 10,000 streams it cut a tenth of
+the client's CPU per event (benchmarks/RESULTS.md). The channel stays the queue
+whenever events wait, and with it the bound below.
 
 A read that brings one event, as an idle stream's do, hands over the event alone,
 without its list. Every tracked object that the reader allocates and the consumer
@@ -30,7 +32,7 @@ by event, so nothing is lost or reordered by switching.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, NoReturn, Protocol, TypeVar
+from typing import Generic, NoReturn, Protocol, TypeVar, cast
 
 import trio
 
@@ -47,6 +49,7 @@ BUFFER = BATCH_BUFFER * MAX_BATCH  # events in the channel when the reader must 
 # that iteration holds.
 INCOMING_BUFFER = 8
 FAIR_SHARE = 32  # events a consumer takes between two checkpoints
+_NOTHING = object()  # a parked consumer woken without a read
 
 
 class Ending(Protocol):
@@ -71,7 +74,9 @@ class EventHandoff(Generic[E]):
         "_delivered",
         "_incoming",
         "_incoming_send",
+        "_parked",
         "_producer_closed",
+        "_received",
         "_unbatched",
         "budget",
         "pending",
@@ -92,6 +97,10 @@ class EventHandoff(Generic[E]):
         self._consumer_closed = False
         self._delivered = 0  # events sent into the batch channel
         self._unbatched = 0  # events moved from the channel into ``pending``
+        # The consumer parked in get() with nothing queued, and what the reader handed
+        # it directly (_NOTHING: woken to look at the channel, which is closed).
+        self._parked: trio.lowlevel.Task | None = None
+        self._received: list[E] | E | object = _NOTHING
 
     def _batches(
         self,
@@ -121,11 +130,12 @@ class EventHandoff(Generic[E]):
                 await self._put_one_by_one(events[start:], on_block)
                 return
             batch = events[start : start + MAX_BATCH] if len(events) > MAX_BATCH else events
-            try:
-                send.send_nowait(batch)
-            except trio.WouldBlock:
-                on_block()
-                await send.send(batch)
+            if not self._hand_to_parked(batch):
+                try:
+                    send.send_nowait(batch)
+                except trio.WouldBlock:
+                    on_block()
+                    await send.send(batch)
             self._delivered += len(batch)
 
     def put_nowait(self, events: list[E]) -> bool:
@@ -137,11 +147,24 @@ class EventHandoff(Generic[E]):
         send = self._batch_send or self._batches()[0]
         # One event goes alone (a list event stays in its batch, or get() could not tell).
         item = events[0] if len(events) == 1 and not isinstance(events[0], list) else events
-        try:
-            send.send_nowait(item)
-        except trio.WouldBlock:
-            return False
+        if not self._hand_to_parked(item):
+            try:
+                send.send_nowait(item)
+            except trio.WouldBlock:
+                return False
         self._delivered += len(events)
+        return True
+
+    def _hand_to_parked(self, item: list[E] | E) -> bool:
+        """Give ``item`` to the consumer parked in get(), if one is: True if it took it.
+        Only a consumer that found nothing queued parks, and nothing is queued while it
+        waits, so this keeps the order."""
+        parked = self._parked
+        if parked is None:
+            return False
+        self._parked = None
+        self._received = item
+        trio.lowlevel.reschedule(parked)
         return True
 
     async def _put_one_by_one(self, events: list[E], on_block: Callable[[], None]) -> None:
@@ -158,6 +181,7 @@ class EventHandoff(Generic[E]):
         """No more events: the consumer sees EndOfChannel after the queued ones."""
         self._producer_closed = True
         self._batches()[0].close()
+        self._wake_parked()  # to find the channel closed and empty: the end
         if self._incoming_send is not None:
             self._incoming_send.close()
 
@@ -184,7 +208,24 @@ class EventHandoff(Generic[E]):
             else:
                 receive = self._batch_receive or self._batches()[1]
                 try:
-                    batch = await receive.receive()
+                    if (
+                        self._delivered == self._unbatched  # nothing queued or on its way
+                        and self._parked is None  # a second consumer waits in the channel
+                        and not self._producer_closed
+                        and not self._consumer_closed
+                    ):
+                        # Parked here, for _hand_to_parked: not a coroutine of its own,
+                        # as the docstring says.
+                        await trio.lowlevel.checkpoint_if_cancelled()
+                        self._parked = trio.lowlevel.current_task()
+                        await trio.lowlevel.wait_task_rescheduled(self._unpark)
+                        received, self._received = self._received, _NOTHING
+                        if received is _NOTHING:  # woken to find the channel closed
+                            batch = await receive.receive()
+                        else:
+                            batch = cast("list[E] | E", received)
+                    else:
+                        batch = await receive.receive()
                 except trio.ClosedResourceError:
                     incoming = self._incoming_now()
                     if incoming is None:
@@ -207,6 +248,17 @@ class EventHandoff(Generic[E]):
             ending._end_of_events()
         self.budget = FAIR_SHARE - 1
         return pending.pop()
+
+    def _unpark(self, _: object) -> trio.lowlevel.Abort:
+        """The parked consumer was cancelled: the reader's next read goes to the channel."""
+        self._parked = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def _wake_parked(self) -> None:
+        parked = self._parked
+        if parked is not None:
+            self._parked = None
+            trio.lowlevel.reschedule(parked)
 
     def _incoming_now(self) -> trio.MemoryReceiveChannel[E] | None:
         """``_incoming`` read afresh: after an await, mypy would still take it for the
@@ -246,12 +298,14 @@ class EventHandoff(Generic[E]):
         self._incoming_send = send
         self._incoming = receive
         batches.close()  # a consumer waiting in get() moves to ``incoming``
+        self._wake_parked()
         if self._producer_closed:
             send.close()
 
     def close_consumer(self) -> None:
         """The consumer is gone: drop what is queued and make the reader's put fail."""
         self._consumer_closed = True
+        self._wake_parked()  # another task of the consumer's, waiting: ClosedResourceError
         self.pending.clear()
         self.budget = 0
         self._batches()[1].close()
