@@ -13,8 +13,9 @@ import trio.testing
 from trio_sse._handoff import BATCH_BUFFER, BUFFER, MAX_BATCH, EventHandoff
 
 # Every test that waits runs on the autojump clock inside trio.fail_after(HANG): a
-# missing wake-up fails at once instead of hanging.
-pytestmark = pytest.mark.usefixtures("autojump_clock")
+# missing wake-up fails at once instead of hanging. pytest-trio installs a clock only
+# for a test that takes it as an argument (not through usefixtures), hence the
+# ``autojump_clock`` parameters.
 HANG = 600
 
 
@@ -29,7 +30,9 @@ def _never_blocks() -> None:
     raise AssertionError("the reader must not wait here")
 
 
-async def test_events_of_one_put_are_taken_without_waiting() -> None:
+async def test_events_of_one_put_are_taken_without_waiting(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     handoff = EventHandoff[int]()
     await handoff.put([1, 2, 3], _never_blocks)
     assert handoff.buffered() == 3
@@ -42,7 +45,7 @@ async def take_one(handoff: EventHandoff[int], got: list[int]) -> None:
     got.append(await handoff.get())
 
 
-async def test_a_waiting_consumer_is_woken_by_put() -> None:
+async def test_a_waiting_consumer_is_woken_by_put(autojump_clock: trio.testing.MockClock) -> None:
     handoff = EventHandoff[int]()
     got: list[int] = []
     async with guarded_nursery() as nursery:
@@ -64,7 +67,9 @@ async def test_a_cancelled_wait_leaves_the_handoff_usable(
     assert await handoff.get() == 1
 
 
-async def test_a_full_channel_parks_the_reader_until_a_batch_is_taken() -> None:
+async def test_a_full_channel_parks_the_reader_until_a_batch_is_taken(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     """BATCH_BUFFER batches wait in the channel; the reader waits for room, and goes
     on once the consumer has moved one batch into its own deque."""
     handoff = EventHandoff[int]()
@@ -87,7 +92,9 @@ async def test_a_full_channel_parks_the_reader_until_a_batch_is_taken() -> None:
     assert len(handoff.pending) == MAX_BATCH - 1
 
 
-async def test_a_huge_read_goes_in_batches_within_the_bound() -> None:
+async def test_a_huge_read_goes_in_batches_within_the_bound(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     handoff = EventHandoff[int]()
     events = list(range(BUFFER + 5 * MAX_BATCH))
     got: list[int] = []
@@ -109,7 +116,9 @@ async def test_a_huge_read_goes_in_batches_within_the_bound() -> None:
     assert got == events
 
 
-async def test_closing_the_consumer_fails_a_waiting_reader() -> None:
+async def test_closing_the_consumer_fails_a_waiting_reader(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     handoff = EventHandoff[int]()
     await handoff.put(list(range(BUFFER)), _never_blocks)
     async with guarded_nursery() as nursery:
@@ -124,7 +133,9 @@ async def test_closing_the_consumer_fails_a_waiting_reader() -> None:
     assert handoff.buffered() == 0
 
 
-async def test_closing_the_producer_ends_a_waiting_consumer() -> None:
+async def test_closing_the_producer_ends_a_waiting_consumer(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     handoff = EventHandoff[int]()
     async with guarded_nursery() as nursery:
 
@@ -139,7 +150,9 @@ async def test_closing_the_producer_ends_a_waiting_consumer() -> None:
         handoff.close_producer()
 
 
-async def test_switching_to_incoming_keeps_order_and_frees_a_waiting_reader() -> None:
+async def test_switching_to_incoming_keeps_order_and_frees_a_waiting_reader(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     handoff = EventHandoff[int]()
     await handoff.put(list(range(BUFFER)), _never_blocks)
     async with guarded_nursery() as nursery:
@@ -154,7 +167,9 @@ async def test_switching_to_incoming_keeps_order_and_frees_a_waiting_reader() ->
     assert got == list(range(BUFFER + 2))
 
 
-async def test_the_events_of_batch_buffer_reads_fill_it_whatever_their_count() -> None:
+async def test_the_events_of_batch_buffer_reads_fill_it_whatever_their_count(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     """One read brings at most one event larger than the read: counting the reads not
     yet taken bounds the bytes waiting, where a count of events could not."""
     handoff = EventHandoff[str]()
@@ -173,7 +188,9 @@ async def test_the_events_of_batch_buffer_reads_fill_it_whatever_their_count() -
     assert handoff.buffered() == BATCH_BUFFER
 
 
-async def test_a_consumer_on_its_fast_path_then_in_get_frees_a_waiting_reader() -> None:
+async def test_a_consumer_on_its_fast_path_then_in_get_frees_a_waiting_reader(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     """The session's ``__anext__`` pops ``pending`` itself; when it then waits in get()
     for more, a reader waiting on the full channel must get through, or both wait
     forever."""
@@ -191,7 +208,9 @@ async def test_a_consumer_on_its_fast_path_then_in_get_frees_a_waiting_reader() 
     assert taken == list(range(BATCH_BUFFER + 1))
 
 
-async def test_get_waiting_when_incoming_opens_goes_on_with_incoming() -> None:
+async def test_get_waiting_when_incoming_opens_goes_on_with_incoming(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     """A consumer parked in get() while ``incoming`` is opened elsewhere must not be
     stranded on the batch channel."""
     handoff = EventHandoff[int]()
@@ -204,7 +223,9 @@ async def test_get_waiting_when_incoming_opens_goes_on_with_incoming() -> None:
     assert got == [5]
 
 
-async def test_the_consumer_leaves_the_readers_list_as_it_was() -> None:
+async def test_the_consumer_leaves_the_readers_list_as_it_was(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     # The reader's list may also be an SSEProtocolError's ``events``: taking events
     # from it must not reorder or empty it.
     handoff = EventHandoff[int]()
@@ -220,7 +241,9 @@ def test_an_idle_handoff_keeps_no_deque() -> None:
     assert sys.getsizeof(EventHandoff[int]().pending) < 100
 
 
-async def test_put_nowait_hands_over_only_what_fits_as_one_batch() -> None:
+async def test_put_nowait_hands_over_only_what_fits_as_one_batch(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     handoff = EventHandoff[int]()
     assert handoff.put_nowait([1, 2])
     assert not handoff.put_nowait(list(range(MAX_BATCH + 1)))  # must be cut: put() does
@@ -238,7 +261,9 @@ async def test_put_nowait_hands_over_only_what_fits_as_one_batch() -> None:
         handoff_closed.put_nowait([1])
 
 
-async def test_a_one_event_read_goes_over_without_its_list() -> None:
+async def test_a_one_event_read_goes_over_without_its_list(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     # Each tracked object the reader allocates and the consumer frees counts toward the
     # collector's young generation meanwhile: one event per read sends the event alone.
     handoff = EventHandoff[tuple[str]]()
@@ -248,7 +273,9 @@ async def test_a_one_event_read_goes_over_without_its_list() -> None:
     assert handoff._batches()[1].receive_nowait() is event
 
 
-async def test_single_events_and_batches_come_out_in_order() -> None:
+async def test_single_events_and_batches_come_out_in_order(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     handoff = EventHandoff[str]()
     for events in (["a"], ["b", "c"], ["d"], ["e"]):
         assert handoff.put_nowait(events)
@@ -259,7 +286,9 @@ async def test_single_events_and_batches_come_out_in_order() -> None:
     assert handoff.buffered() == 0
 
 
-async def test_an_event_that_is_a_list_stays_in_its_batch() -> None:
+async def test_an_event_that_is_a_list_stays_in_its_batch(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     # With a model, an event may itself be a list: it must come out whole, not as the
     # batch of its items.
     handoff = EventHandoff[list[int]]()
@@ -269,7 +298,9 @@ async def test_an_event_that_is_a_list_stays_in_its_batch() -> None:
     assert await handoff.get() == []
 
 
-async def test_switching_to_incoming_keeps_single_events_in_order() -> None:
+async def test_switching_to_incoming_keeps_single_events_in_order(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     handoff = EventHandoff[str]()
     assert handoff.put_nowait(["a"])
     assert handoff.put_nowait(["b", "c"])
@@ -281,24 +312,28 @@ async def test_switching_to_incoming_keeps_single_events_in_order() -> None:
 # -- a consumer that waits parks in the hand-off: the next read goes straight to it
 
 
-async def test_a_waiting_consumer_parks_in_the_handoff_not_in_the_channel() -> None:
+async def test_a_waiting_consumer_parks_in_the_handoff_not_in_the_channel(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     """An idle stream's reads each bring one event while its consumer waits: that read
     goes to the consumer without a channel operation on either side."""
-    handoff = EventHandoff[str]()
-    got: list[str] = []
+    handoff = EventHandoff[int]()
+    got: list[int] = []
     async with guarded_nursery() as nursery:
         nursery.start_soon(take_one, handoff, got)
         await trio.testing.wait_all_tasks_blocked()
         channel = handoff._batches()[1].statistics()
         assert channel.tasks_waiting_receive == 0  # parked in the hand-off
-        assert handoff.put_nowait(["straight"])
+        assert handoff.put_nowait([42])
         assert handoff._batches()[1].statistics().current_buffer_used == 0
         assert handoff.buffered() == 1  # handed over, not yet taken
-    assert got == ["straight"]
+    assert got == [42]
     assert handoff.buffered() == 0
 
 
-async def test_a_batch_for_a_parked_consumer_comes_out_in_order() -> None:
+async def test_a_batch_for_a_parked_consumer_comes_out_in_order(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     handoff = EventHandoff[int]()
     got: list[int] = []
     async with guarded_nursery() as nursery:
@@ -311,7 +346,9 @@ async def test_a_batch_for_a_parked_consumer_comes_out_in_order() -> None:
     assert got == [1, 2, 3, 4]
 
 
-async def test_a_parked_consumer_is_woken_by_close_consumer_from_another_task() -> None:
+async def test_a_parked_consumer_is_woken_by_close_consumer_from_another_task(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     handoff = EventHandoff[int]()
     async with guarded_nursery() as nursery:
 
@@ -326,7 +363,9 @@ async def test_a_parked_consumer_is_woken_by_close_consumer_from_another_task() 
         handoff.put_nowait([1])
 
 
-async def test_two_waiting_consumers_each_get_a_read_and_then_the_end() -> None:
+async def test_two_waiting_consumers_each_get_a_read_and_then_the_end(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     """Only one consumer parks in the hand-off; a second waits in the channel. Each read
     wakes one of them, and the end wakes both."""
     handoff = EventHandoff[int]()
@@ -354,7 +393,9 @@ async def test_two_waiting_consumers_each_get_a_read_and_then_the_end() -> None:
     assert sorted(ended) == ["first", "second"]
 
 
-async def test_get_after_close_consumer_fails_at_once() -> None:
+async def test_get_after_close_consumer_fails_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     handoff = EventHandoff[int]()
     handoff.close_consumer()
     with trio.fail_after(HANG), pytest.raises(trio.ClosedResourceError):
