@@ -325,8 +325,15 @@ def test_request_head_last_event_id_encoding() -> None:
     assert head["Last-Event-ID"].encode("latin-1") == "日本".encode()
     # Other control characters go as they are (h11 sends them; browsers send them).
     assert dict(build_request_head(GET, "a\x01\x7fb"))["Last-Event-ID"] == "a\x01\x7fb"
-    assert "Last-Event-ID" not in dict(build_request_head(GET, "  "))
-    assert dict(build_request_head(GET, " a b "))["Last-Event-ID"] == "a b"
+    assert dict(build_request_head(GET, " a b "))["Last-Event-ID"] == "a b"  # as HTTP trims
+    assert "Last-Event-ID" not in dict(build_request_head(GET, ""))  # the id was reset
+
+
+@pytest.mark.parametrize("blank", ["  ", "\t", " \t"])
+def test_an_id_of_only_whitespace_is_an_error_never_dropped(blank: str) -> None:
+    """HTTP trims it to nothing: the server would read no id and replay from the start."""
+    with pytest.raises(SSEProtocolError, match="only spaces or tabs"):
+        build_request_head(GET, blank)
 
 
 @pytest.mark.parametrize("char", ["\x0b", "\x0c"])

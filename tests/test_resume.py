@@ -71,3 +71,52 @@ async def test_other_control_characters_in_an_id_are_sent(
 def test_an_unsendable_last_event_id_is_refused_at_the_call(char: str) -> None:
     with pytest.raises(ValueError, match="no header can carry"):
         SSEClient().sse("http://127.0.0.1:9/", last_event_id=f"a{char}b")
+
+
+@pytest.mark.parametrize("blank", ["  ", "\t", " \t "])
+async def test_an_id_of_only_whitespace_ends_the_session_at_the_reconnect(
+    server: SSETestServer, autojump_clock: trio.testing.MockClock, blank: str
+) -> None:
+    """HTTP trims a field's edge whitespace: sent, such an id would reach the server as
+    no id at all, and the stream would be replayed from its start."""
+    server.script(
+        ScriptedResponse.events(ServerSentEvent(data="a", id="1")),
+        ScriptedResponse.events(f"id: {blank}\ndata: b\n\n"),
+        ScriptedResponse.events(ServerSentEvent(data="replayed from the start")),
+    )
+    client = SSEClient(max_reconnection_attempts=5, reconnection_time=1.0)
+    got: list[str | None] = []
+    ids: list[str | None] = []
+
+    async def consume() -> None:
+        async with client.sse(server.url) as session:
+            async for event in session:
+                got.append(event.data)
+                ids.append(session.last_event_id)
+
+    with trio.fail_after(HANG), pytest.raises(SSEProtocolError, match="only spaces or tabs"):
+        await consume()
+    assert got == ["a", "b"]
+    assert ids == ["1", blank]
+    assert [r.header("last-event-id") for r in server.requests] == [None, "1"]
+
+
+async def test_an_ids_edge_whitespace_is_trimmed_as_http_trims_it(
+    server: SSETestServer, autojump_clock: trio.testing.MockClock
+) -> None:
+    server.script(
+        ScriptedResponse.events("id:  4 2\t\ndata: a\n\n"),
+        ScriptedResponse(status=204, headers=[], framing="content-length"),
+    )
+    client = SSEClient(max_reconnection_attempts=1, reconnection_time=1.0)
+    with trio.fail_after(HANG):
+        async with client.sse(server.url) as session:
+            assert [event.data async for event in session] == ["a"]
+            assert session.last_event_id == " 4 2\t"
+    assert [r.header("last-event-id") for r in server.requests] == [None, "4 2"]
+
+
+@pytest.mark.parametrize("blank", [" ", "\t\t"])
+def test_a_last_event_id_of_only_whitespace_is_refused_at_the_call(blank: str) -> None:
+    with pytest.raises(ValueError, match="only spaces or tabs"):
+        SSEClient().sse("http://127.0.0.1:9/", last_event_id=blank)

@@ -290,8 +290,9 @@ class SSEClient:
 
     Header values are checked at the call: a control character other than HTAB is a
     ValueError. A reconnect resumes from the last event ID; one that no header can carry
-    (a server's ``id:`` holding U+000B or U+000C) ends the session with SSEProtocolError
-    at the reconnect, rather than being dropped and the stream replayed from its start.
+    (a server's ``id:`` holding U+000B or U+000C, or only spaces and tabs) ends the
+    session with SSEProtocolError at the reconnect, rather than being dropped and the
+    stream replayed from its start.
     """
 
     def __init__(
@@ -481,6 +482,8 @@ class SSEClient:
         check_last_event_id(last_event_id)
         if last_event_id is not None and (bad := unsendable_id_character(last_event_id)):
             raise ValueError(f"last_event_id holds U+{ord(bad):04X}, which no header can carry")
+        if last_event_id and not last_event_id.strip(" \t"):
+            raise ValueError("last_event_id is only spaces or tabs, which no header can carry")
         sources: list[HeadersSource] = []
         client_headers, call_headers = config.headers, options.get("headers")
         call_static = [] if callable(call_headers) else _header_items(call_headers)

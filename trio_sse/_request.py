@@ -280,19 +280,27 @@ def last_event_id_value(last_event_id: str | None) -> str | None:
     str like every other value here; None when it is empty.
 
     An id that cannot be sent is never dropped silently (the server would replay the
-    stream from its start): SSEProtocolError, at the connection that needed it.
+    stream from its start): SSEProtocolError, at the connection that needed it. HTTP
+    trims a field value's edge spaces and tabs, so the server reads " 42 " as "42"
+    whatever is sent, and an id of nothing else as no id at all: that one cannot be sent.
     """
     if not last_event_id:
         return None
     bad = unsendable_id_character(last_event_id)
     if bad is not None:
-        raise SSEProtocolError(
-            f"cannot resume: the server's last event ID {last_event_id!r} holds U+{ord(bad):04X},"
-            " which no Last-Event-ID header can carry; not reconnecting without it, since the"
-            " server would replay the stream from its start"
-        )
+        raise _cannot_resume(last_event_id, f"holds U+{ord(bad):04X}")
     value = last_event_id.encode("utf-8", "surrogatepass").decode("latin-1").strip(" \t")
-    return value or None
+    if not value:
+        raise _cannot_resume(last_event_id, "is only spaces or tabs, which HTTP trims away")
+    return value
+
+
+def _cannot_resume(last_event_id: str, why: str) -> SSEProtocolError:
+    return SSEProtocolError(
+        f"cannot resume: the server's last event ID {last_event_id!r} {why}, so no"
+        " Last-Event-ID header can carry it; not reconnecting without it, since the"
+        " server would replay the stream from its start"
+    )
 
 
 def build_request_head(
