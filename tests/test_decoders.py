@@ -254,6 +254,22 @@ def test_unknown_encoding() -> None:
         exchange.next_body()
     # The error body is still available, undecoded.
     assert exchange.read_error_body() == b"raw bytes"
+    assert exchange.error_body_read
+
+
+def test_an_unknown_encodings_error_body_is_kept_as_it_comes_in_reads() -> None:
+    data = framed("length", b"raw bytes", b"Content-Encoding: compress\r\n")
+    exchange = HTTPExchange(GET)
+    exchange.feed(data[:-5])
+    assert exchange.next_head() is not None
+    assert exchange.read_error_body() == b"raw "
+    assert not exchange.error_body_read  # more is on its way: feed it
+    exchange.feed(data[-5:])
+    assert exchange.read_error_body() == b"raw bytes"
+    assert exchange.error_body_read  # the Content-Length is in
+
+
+def test_stacked_encodings_are_unknown() -> None:
     stacked = framed("length", b"x", b"Content-Encoding: deflate, gzip\r\n")
     with pytest.raises(SSEProtocolError, match="deflate, gzip"):
         run([stacked])

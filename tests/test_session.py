@@ -571,6 +571,22 @@ async def test_a_refusal_with_a_stalled_body_is_still_a_response_error(
         assert trio.current_time() - start == pytest.approx(trio_sse._session.ERROR_BODY_TIMEOUT)
 
 
+@pytest.mark.parametrize("framing", ["chunked", "content-length"])
+async def test_a_refusals_body_in_an_unknown_coding_is_kept_as_it_came_after_the_head(
+    server: SSETestServer, autojump_clock: trio.testing.MockClock, framing: Framing
+) -> None:
+    """The body of a refusal in a coding trio-sse cannot decode is kept raw, however
+    it is cut into reads: the first read after the head must not end the reading."""
+    headers = [("Content-Type", "text/plain"), ("Content-Encoding", "x-unknown")]
+    body: list[bytes | Pause] = [Pause(0.1), b"token has ", Pause(0.1), b"expired!"]
+    server.script(ScriptedResponse(status=403, headers=headers, body=body, framing=framing))
+    with trio.fail_after(HANG), pytest.raises(SSEResponseError) as info:
+        async with open_sse_session(server.url):
+            pytest.fail("the session must not open")  # pragma: no cover
+    assert info.value.status_code == 403
+    assert info.value.body == b"token has expired!"
+
+
 async def test_read_timeout_on_a_silent_stream(
     server: SSETestServer, autojump_clock: trio.testing.MockClock
 ) -> None:

@@ -427,6 +427,18 @@ class HTTPExchange:
         return bytes(self._error_body)
 
     @property
+    def error_body_read(self) -> bool:
+        """Nothing more of an error body will be kept: it ended (cleanly or not), the
+        peer closed, or ERROR_BODY_LIMIT bytes are in. Until then, feed and call
+        read_error_body again."""
+        return (
+            self._phase is Phase.COMPLETE
+            or self._phase is Phase.FAILED
+            or self._peer_closed
+            or self.body_limit_reached
+        )
+
+    @property
     def body_limit_reached(self) -> bool:
         """ERROR_BODY_LIMIT bytes of body have been read: stop waiting for more."""
         return len(self._error_body) >= ERROR_BODY_LIMIT

@@ -758,19 +758,20 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
         raise error
 
     async def _read_error_body(self, reader: ByteReader, exchange: HTTPExchange) -> bytes:
-        """Collect what the server says about a refusal, within a short time and size."""
+        """Collect what the server says about a refusal, within a short time and size.
+        The body is only a courtesy (the status already decided), so nothing here
+        raises: a body cut short or in an unknown coding is kept as far as it came."""
         with trio.move_on_after(ERROR_BODY_TIMEOUT):
             try:
+                # Everything available now, each time: a kept-alive connection sends no
+                # EOF, so the body's end is seen only by reading it.
                 while True:
-                    # Everything available now: the body's end is only seen once
-                    # next_body returns b"", and a kept-alive connection sends no EOF.
-                    while exchange.next_body() and not exchange.body_limit_reached:
-                        pass
-                    if exchange.complete or exchange.body_limit_reached:
+                    exchange.read_error_body()
+                    if exchange.error_body_read:
                         break
                     exchange.feed(await self._receive(reader))
-            except (_AttemptFailed, SSEError):
-                pass  # the body is only a courtesy; the status already decided
+            except _AttemptFailed:
+                pass
         return exchange.read_error_body()
 
     # -- reading the stream ----------------------------------------------------------
