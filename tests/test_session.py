@@ -414,6 +414,36 @@ async def raw_server(
                 await stream.send_all(reply)
 
 
+async def test_a_refusal_sent_before_the_request_body_was_read_is_the_error(
+    nursery: trio.Nursery,
+) -> None:
+    """A server that answers a long POST after its head alone (a bad API key) and
+    closes makes sending the rest fail: its 401 is the error, with its body, and is not
+    retried as a lost connection (the server said no)."""
+    reply = (
+        b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 27\r\nConnection: close\r\n\r\n{"error":"invalid_api_key"}'
+    )
+    port = await nursery.start(raw_server, reply)  # one connection, then it is gone
+    client = SSEClient(max_reconnection_attempts=3, reconnection_time=0.01)
+    big = b"x" * (32 * 2**20)  # more than both sockets' buffers: the send cannot finish
+    with trio.fail_after(30), pytest.raises(SSEResponseError) as info:
+        async with client.sse(f"http://127.0.0.1:{port}/", method="POST", content=big):
+            pytest.fail("the session must not open")  # pragma: no cover
+    assert info.value.status_code == 401
+    assert info.value.body == b'{"error":"invalid_api_key"}'
+
+
+async def test_a_send_that_fails_without_an_answer_is_a_lost_connection(
+    nursery: trio.Nursery,
+) -> None:
+    port = await nursery.start(raw_server, b"")  # reads the head, closes, says nothing
+    big = b"x" * (32 * 2**20)
+    with trio.fail_after(30), pytest.raises(SSEConnectionError, match="while sending the request"):
+        async with open_sse_session(f"http://127.0.0.1:{port}/", method="POST", content=big):
+            pytest.fail("the session must not open")  # pragma: no cover
+
+
 async def test_http_1_0_response(nursery: trio.Nursery) -> None:
     """An HTTP/1.0 server (close-delimited body) works; response.http_version says so."""
     reply = b"HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: old\n\n"

@@ -660,8 +660,7 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
                 stream = await self._open_transport(origin)
                 reader = reader_for(stream)
                 try:
-                    await self._send(stream, exchange.request_bytes())
-                    response = await self._read_head(reader, exchange)
+                    response = await self._send_and_read_head(stream, reader, exchange)
                     if forwarding is not None and response.status_code == 407:
                         raise _proxy_refused(forwarding, request, response)
                     decision = judge_response(
@@ -719,11 +718,24 @@ class SSESession(trio.abc.AsyncResource, Generic[EventT]):
             raise _AttemptFailed(failure.error) from None
         raise failure.error from failure.error.__cause__
 
-    async def _send(self, stream: trio.abc.Stream, data: bytes) -> None:
+    async def _send_and_read_head(
+        self, stream: trio.abc.Stream, reader: ByteReader, exchange: HTTPExchange
+    ) -> SSEResponse:
+        """Send the request and read the response head.
+
+        A server may answer before it has read the whole request (a 401 or 413 for a
+        long POST) and close, which makes the send fail: its answer, already on the
+        way, is read all the same, and decides. Only without one is the failed send
+        the error (retryable, as a lost connection)."""
         try:
-            await stream.send_all(data)
+            await stream.send_all(exchange.request_bytes())
         except (trio.BrokenResourceError, OSError) as exc:
-            raise _AttemptFailed(lost_connection(exc, "while sending the request")) from None
+            send_failure = _AttemptFailed(lost_connection(exc, "while sending the request"))
+            try:
+                return await self._read_head(reader, exchange)
+            except _AttemptFailed:
+                raise send_failure from None
+        return await self._read_head(reader, exchange)
 
     async def _receive(self, reader: ByteReader) -> bytes:
         try:
