@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.http_helpers import HEAD_SSE, parse_request
+from tests.http_helpers import HEAD_SSE, attribute_values, parse_request
 from trio_sse import SSEConnectionError, SSEProtocolError
 from trio_sse._exchange import HTTPExchange, Phase
 from trio_sse._request import prepare_request
@@ -69,3 +69,43 @@ def test_a_response_head_larger_than_h11s_default_limit_is_read() -> None:
     too_big.feed(HEAD_SSE + big * 2)
     with pytest.raises(SSEProtocolError):
         too_big.next_head()
+
+
+def test_a_failure_in_an_unencoded_body_is_raised_again_as_it_was() -> None:
+    """The first error is sticky (FAILED: every later call raises it again), also for a
+    body read on the unencoded fast path. Catches _fail leaving that path open: the
+    framing would be asked again, and answer otherwise."""
+    exchange = HTTPExchange(prepare_request("http://example.com/events"))
+    exchange.feed(HEAD_SSE + b"Content-Length: 10\r\n\r\n")
+    assert exchange.next_head() is not None
+    exchange.feed(b"abc")
+    assert exchange.next_body() == b"abc"  # the fast path is open from here on
+    exchange.feed(b"")  # 7 bytes short
+    with pytest.raises(SSEConnectionError) as first:
+        exchange.next_body()
+    assert exchange.phase is Phase.FAILED
+    with pytest.raises(SSEConnectionError) as second:
+        exchange.next_body()
+    assert second.value is first.value
+
+
+def test_the_replayed_fields_go_once_the_head_is_read() -> None:
+    """Only the head's h11 connection needs the request's Upgrade offer: an open stream
+    keeps no copy of it for its whole life. Catches the replayed fields kept."""
+    request = prepare_request(
+        "http://example.com/events", headers={"Upgrade": "h2c", "Connection": "Upgrade"}
+    )
+    exchange = HTTPExchange(request)
+
+    def replayed() -> list[object]:
+        return [
+            value
+            for value in attribute_values(exchange)
+            if isinstance(value, tuple) and (b"Upgrade", b"h2c") in value
+        ]
+
+    assert replayed() != []  # held while the head is read
+    exchange.feed(HEAD_SSE + b"\r\ndata: hello\n\n")
+    assert exchange.next_head() is not None
+    assert replayed() == []
+    assert exchange.next_body() == b"data: hello\n\n"
