@@ -18,13 +18,20 @@ import trio
 import trio.testing
 
 from tests.http_helpers import attribute_values
-from trio_sse import SSEClient, SSESession
+from trio_sse import ServerSentEvent, SSEClient, SSESession
 from trio_sse._client import _Opening
 from trio_sse._exchange import HTTPExchange
 from trio_sse._framing import Spliced
 from trio_sse._handoff import EventHandoff
 from trio_sse._judge import OpenStream
-from trio_sse.testing import BodyItem, Handler, RecordedRequest, ScriptedResponse, SSETestServer
+from trio_sse.testing import (
+    BodyItem,
+    Handler,
+    Pause,
+    RecordedRequest,
+    ScriptedResponse,
+    SSETestServer,
+)
 
 
 class TaskStatusProbe(trio.TaskStatus[SSESession[Any]]):
@@ -335,8 +342,8 @@ async def test_a_reader_that_ends_before_its_stream_opened_says_so(
 
 
 async def test_a_connecting_session_holds_no_channel(server: SSETestServer) -> None:
-    # The hand-off's memory channel (about 1.7 KiB) is opened once there is something
-    # to carry: thousands of streams connecting at once would otherwise all hold one.
+    # The hand-off's memory channel (about 1.7 KiB) is opened once events must wait:
+    # thousands of streams connecting at once would otherwise all hold one.
     answer = trio.Event()
     server.handler = answer_once_told(answer, hang=True)
     session: SSESession[Any] = SSESession(SSEClient()._session_options(server.url, None, {}))
@@ -356,9 +363,30 @@ async def test_a_connecting_session_holds_no_channel(server: SSETestServer) -> N
         assert channels() == []
         answer.set()
         await probe.reported.wait()
-        assert (await session.__anext__()).data == "hello"
+        await trio.testing.wait_all_tasks_blocked()  # the event waits for the consumer
         assert len(channels()) == 2
+        assert (await session.__anext__()).data == "hello"
         await session.aclose()
+
+
+async def test_a_stream_whose_consumer_keeps_up_holds_no_channel(
+    server: SSETestServer, autojump_clock: trio.testing.MockClock
+) -> None:
+    # A consumer waiting for each read gets it from the reader directly: an idle
+    # stream never needs the channel, and does not hold one.
+    server.script(
+        ScriptedResponse.events(
+            Pause(1.0), ServerSentEvent(data="a"), Pause(1.0), ServerSentEvent(data="b"), end="hang"
+        )
+    )
+    with trio.fail_after(600):
+        async with SSEClient().sse(server.url) as session:
+            assert (await session.__anext__()).data == "a"
+            assert (await session.__anext__()).data == "b"  # parked, then handed "b"
+            handoff = session._handoff
+            await trio.testing.wait_all_tasks_blocked()
+            assert handoff._batch_send is None
+            assert handoff._batch_receive is None
 
 
 async def test_the_blocks_start_signal_wakes_cancels_and_may_come_first(

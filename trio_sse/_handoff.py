@@ -83,7 +83,8 @@ class EventHandoff(Generic[E]):
     )
 
     def __init__(self) -> None:
-        # Opened on first use (_batches): a session holds no channel while it connects.
+        # Opened on first use (_batches): a session holds none while it connects, nor
+        # while its consumer waits for each read.
         # Items are batches (lists) or single events that are not lists (put_nowait).
         self._batch_send: trio.MemorySendChannel[list[E] | E] | None = None
         self._batch_receive: trio.MemoryReceiveChannel[list[E] | E] | None = None
@@ -105,9 +106,10 @@ class EventHandoff(Generic[E]):
     def _batches(
         self,
     ) -> tuple[trio.MemorySendChannel[list[E] | E], trio.MemoryReceiveChannel[list[E] | E]]:
-        """The batch channel, opened on first use. A memory channel costs about 1.7 KiB
-        (its state, a deque, two task registries, both ends), and thousands of streams
-        connecting at once would all hold one before they have an event to carry."""
+        """The batch channel, opened on first use: when events must wait, or an end
+        must be told. A memory channel costs about 1.7 KiB (its state, a deque, two task
+        registries, both ends), and a stream whose consumer keeps up, as thousands of
+        idle ones do, gets each read handed to it and never needs one."""
         if self._batch_send is None or self._batch_receive is None:
             send, receive = trio.open_memory_channel[list[E] | E](BATCH_BUFFER)
             self._batch_send, self._batch_receive = send, receive
@@ -124,13 +126,13 @@ class EventHandoff(Generic[E]):
         """
         # One read can hold thousands of tiny events (a compressed body, say): cut it
         # into batches, so the channel's bound is a bound on events too.
-        send = self._batches()[0]
         for start in range(0, len(events), MAX_BATCH):
             if self._incoming_send is not None:  # the consumer switched to ``incoming``
                 await self._put_one_by_one(events[start:], on_block)
                 return
             batch = events[start : start + MAX_BATCH] if len(events) > MAX_BATCH else events
             if not self._hand_to_parked(batch):
+                send = self._batch_send or self._batches()[0]
                 try:
                     send.send_nowait(batch)
                 except trio.WouldBlock:
@@ -144,10 +146,10 @@ class EventHandoff(Generic[E]):
         batches or go to ``incoming``: then call ``put``. Raises as ``put`` does."""
         if self._incoming_send is not None or len(events) > MAX_BATCH:
             return False
-        send = self._batch_send or self._batches()[0]
         # One event goes alone (a list event stays in its batch, or get() could not tell).
         item = events[0] if len(events) == 1 and not isinstance(events[0], list) else events
         if not self._hand_to_parked(item):
+            send = self._batch_send or self._batches()[0]
             try:
                 send.send_nowait(item)
             except trio.WouldBlock:
@@ -206,7 +208,6 @@ class EventHandoff(Generic[E]):
             if pending:
                 await trio.lowlevel.checkpoint()
             else:
-                receive = self._batch_receive or self._batches()[1]
                 try:
                     if (
                         self._delivered == self._unbatched  # nothing queued or on its way
@@ -221,11 +222,11 @@ class EventHandoff(Generic[E]):
                         await trio.lowlevel.wait_task_rescheduled(self._unpark)
                         received, self._received = self._received, _NOTHING
                         if received is _NOTHING:  # woken to find the channel closed
-                            batch = await receive.receive()
+                            batch = await self._batches()[1].receive()
                         else:
                             batch = cast("list[E] | E", received)
                     else:
-                        batch = await receive.receive()
+                        batch = await (self._batch_receive or self._batches()[1]).receive()
                 except trio.ClosedResourceError:
                     incoming = self._incoming_now()
                     if incoming is None:
