@@ -3,12 +3,13 @@ changed (the mutation it catches is named in its docstring)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 import trio
 import trio.testing
 
+from tests.test_reading import counting
 from trio_sse._reading import SocketReader, StreamReader, reader_for
 
 
@@ -22,27 +23,6 @@ async def sockets() -> AsyncIterator[tuple[SocketReader, trio.SocketStream]]:
     yield reader, server
     await client.aclose()
     await server.aclose()
-
-
-class Receiving:
-    """Stands in for the reader's socket, calling ``recv`` as given (the stdlib
-    socket's own ``recv`` cannot be replaced)."""
-
-    def __init__(self, recv: Callable[[int], bytes]) -> None:
-        self.recv = recv
-
-
-def counting(reader: SocketReader) -> list[int]:
-    """Count the reader's recv calls (each is a syscall), failed ones included."""
-    calls: list[int] = []
-    recv = reader._sock.recv
-
-    def counted(size: int) -> bytes:
-        calls.append(size)
-        return recv(size)
-
-    reader._sock = Receiving(counted)
-    return calls
 
 
 async def test_a_large_read_short_of_a_full_buffer_still_says_drained(

@@ -4,7 +4,6 @@ its docstring)."""
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Awaitable
 from typing import Any
 
@@ -13,6 +12,8 @@ import trio
 import trio.testing
 
 import trio_sse._session
+from tests.test_limits import gzip_response
+from tests.test_session_memory import awaited_frame_locals
 from trio_sse import (
     ServerSentEvent,
     SessionState,
@@ -26,16 +27,6 @@ from trio_sse._reading import ByteReader, SocketReader, reader_for
 from trio_sse.testing import Pause, ScriptedResponse, SSETestServer
 
 HANG = 600  # virtual seconds: a hang guard on the autojump clock, never a measure
-
-
-def awaited_frame_locals(task: trio.lowlevel.Task, qualname: str) -> dict[str, Any]:
-    """The local variables of the coroutine ``qualname`` in a parked task's await chain."""
-    awaited: Any = task.coro
-    while awaited is not None:
-        if getattr(awaited, "__qualname__", None) == qualname:
-            return dict(awaited.cr_frame.f_locals)
-        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
-    raise AssertionError(f"{qualname} is not in the task's await chain")
 
 
 async def test_incoming_first_used_after_the_stream_ended_ends_too(
@@ -153,15 +144,6 @@ async def test_the_events_before_an_oversized_one_come_first_then_the_error(
         await consume()
     assert got == ["a"]
     assert sessions[0].error is info.value
-
-
-def gzip_response(decoded: bytes) -> ScriptedResponse:
-    return ScriptedResponse(
-        headers=[("Content-Type", "text/event-stream"), ("Content-Encoding", "gzip")],
-        body=(gzip.compress(decoded),),
-        framing="content-length",
-        end="hang",
-    )
 
 
 class ParsedPerStep(trio.abc.Instrument):
